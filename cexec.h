@@ -1,0 +1,27 @@
+/* cexec.h - the umbrella header: every public module of cexec.
+ * Each module's header documents its contract; see README.md for a map. */
+#ifndef CEXEC_H
+#define CEXEC_H
+
+#include "exec/adaptor.h"
+#include "exec/env.h"
+#include "exec/error.h"
+#include "exec/hop.h"
+#include "exec/operation.h"
+#include "exec/receiver.h"
+#include "exec/scheduler.h"
+#include "exec/sender.h"
+#include "exec/stop_token.h"
+#include "exec/timer_heap.h"
+#include "exec/trampoline.h"
+#include "exec/value.h"
+
+#include "algorithms/just.h"
+#include "algorithms/schedule.h"
+#include "algorithms/sync_wait.h"
+#include "algorithms/then.h"
+
+#include "schedulers/inline.h"
+#include "schedulers/run_loop.h"
+
+#endif
