@@ -6,6 +6,7 @@
 #include "exec/adaptor.h"
 #include "exec/env.h"
 #include "exec/error.h"
+#include "exec/fanout.h"
 #include "exec/hop.h"
 #include "exec/operation.h"
 #include "exec/receiver.h"
@@ -20,6 +21,8 @@
 #include "algorithms/schedule.h"
 #include "algorithms/sync_wait.h"
 #include "algorithms/then.h"
+#include "algorithms/when_all.h"
+#include "algorithms/when_any.h"
 
 #include "schedulers/inline.h"
 #include "schedulers/run_loop.h"

@@ -38,9 +38,13 @@ static inline exec_test_receiver *exec_test_from(exec_receiver *r)
 	return EXEC_CONTAINER_OF(r, exec_test_receiver, base);
 }
 
-static inline void exec_test_signal_(exec_test_receiver *t)
+/* Counts a completion and wakes waiters. The count is raised under the
+ * mutex so that a waiter that has seen it (exec_test_receiver_wait) knows the
+ * completing thread is done with the mutex and may destroy the receiver. */
+static inline void exec_test_signal_(exec_test_receiver *t, AO_t *counter)
 {
 	pthread_mutex_lock(&t->mu);
+	AO_fetch_and_add1_release(counter);
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 }
@@ -52,8 +56,7 @@ static inline void exec_test_set_value_(exec_receiver *r, const exec_value *v, s
 	if (t->count)
 		memcpy(t->values, v, t->count * sizeof *v);
 	t->thread = pthread_self();
-	AO_fetch_and_add1_release(&t->values_calls);
-	exec_test_signal_(t);
+	exec_test_signal_(t, &t->values_calls);
 }
 
 static inline void exec_test_set_error_(exec_receiver *r, int err)
@@ -61,16 +64,14 @@ static inline void exec_test_set_error_(exec_receiver *r, int err)
 	exec_test_receiver *t = exec_test_from(r);
 	t->error = err;
 	t->thread = pthread_self();
-	AO_fetch_and_add1_release(&t->error_calls);
-	exec_test_signal_(t);
+	exec_test_signal_(t, &t->error_calls);
 }
 
 static inline void exec_test_set_stopped_(exec_receiver *r)
 {
 	exec_test_receiver *t = exec_test_from(r);
 	t->thread = pthread_self();
-	AO_fetch_and_add1_release(&t->stopped_calls);
-	exec_test_signal_(t);
+	exec_test_signal_(t, &t->stopped_calls);
 }
 
 static inline const exec_env *exec_test_get_env_(exec_receiver *r)

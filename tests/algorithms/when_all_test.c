@@ -1,0 +1,435 @@
+/* tests for algorithms/when_all.c (and the shared exec/fanout.c) */
+/* CEXEC_TEST_LABELS: tsan */
+#include "cexec_test.h"
+
+#include <errno.h>
+
+#include "ctl_sender.h"
+
+static exec_sender *just2(int64_t a, int64_t b)
+{
+	exec_value v[2] = {exec_value_i64(a), exec_value_i64(b)};
+	return exec_just(v, 2);
+}
+
+static void values_concatenated_in_child_order(void **state)
+{
+	exec_sender *c[4] = {just2(1, 2), exec_just_void(), exec_just_i64(3), just2(4, 5)};
+	exec_sender *s = exec_when_all(c, 4);
+	assert_int_equal(exec_sender_build_error(s), 0);
+	assert_int_equal(s->max_values, 5);
+
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_value(&t);
+	assert_int_equal(t.count, 5);
+	for (int i = 0; i < 5; i++)
+		exec_test_assert_i64(&t, i, i + 1);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void large_results_compact_in_place(void **state)
+{
+	/* 3 * 10 values: past EXEC_FANOUT_STACK_VALUES, so delivered from the
+	 * compacted slots; children with no values sit in between. */
+	enum { K = 10 };
+	exec_sender *c[5];
+	int64_t next = 0;
+	for (int i = 0; i < 5; i++) {
+		if (i % 2) {
+			c[i] = exec_just_void();
+			continue;
+		}
+		exec_value v[K];
+		for (int j = 0; j < K; j++)
+			v[j] = exec_value_i64(next++);
+		c[i] = exec_just(v, K);
+	}
+	exec_sender *s = exec_when_all(c, 5);
+	assert_true(s->max_values > EXEC_FANOUT_STACK_VALUES);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_value(&t);
+	assert_int_equal(t.count, 3 * K);
+	for (int i = 0; i < 3 * K; i++)
+		exec_test_assert_i64(&t, i, i);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void sync_wait_and_reuse(void **state)
+{
+	exec_sender *s = exec_when_all2(exec_just_i64(7), exec_just_i64(8));
+	for (int round = 0; round < 3; round++) {
+		exec_result r;
+		assert_int_equal(exec_sync_wait(s, &r), 0);
+		assert_int_equal(r.count, 2);
+		assert_int_equal(exec_value_as_i64(&r.values[0]), 7);
+		assert_int_equal(exec_value_as_i64(&r.values[1]), 8);
+	}
+	/* Two operations connected from one sender at once. */
+	exec_test_receiver a, b;
+	exec_test_receiver_init(&a);
+	exec_test_receiver_init(&b);
+	assert_int_equal(exec_test_connect(s, &a), 0);
+	assert_int_equal(exec_test_connect(s, &b), 0);
+	exec_test_start(&b);
+	exec_test_start(&a);
+	exec_test_assert_value(&a);
+	exec_test_assert_value(&b);
+	exec_test_assert_i64(&a, 1, 8);
+	exec_test_assert_i64(&b, 0, 7);
+	exec_test_receiver_destroy(&a);
+	exec_test_receiver_destroy(&b);
+	exec_sender_free(s);
+}
+
+static void zero_children_complete_with_no_values(void **state)
+{
+	exec_sender *s = exec_when_all(NULL, 0);
+	assert_int_equal(exec_sender_build_error(s), 0);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_value(&t);
+	assert_int_equal(t.count, 0);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void error_wins_after_every_child_finished(void **state)
+{
+	ctl_probe waiter = {0};
+	exec_sender *s = exec_when_all2(ctl_sender(CTL_WAIT_STOP, 0, 0, &waiter),
+					ctl_error(-EIO));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_error(&t, -EIO);
+	/* The waiting sibling was stopped through the internal source. */
+	assert_int_equal(waiter.stop_seen, 1);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void first_error_wins(void **state)
+{
+	exec_sender *c[3] = {ctl_value(1), ctl_error(-EIO), ctl_error(-EPIPE)};
+	exec_sender *s = exec_when_all(c, 3);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_error(&t, -EIO);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void stopped_child_stops_all(void **state)
+{
+	ctl_probe waiter = {0};
+	exec_sender *c[3] = {ctl_sender(CTL_WAIT_STOP, 0, 0, &waiter), ctl_stopped(),
+			     ctl_error(-EIO)};
+	exec_sender *s = exec_when_all(c, 3);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	/* The stop came first, so it wins over the later error. */
+	exec_test_assert_stopped(&t);
+	assert_int_equal(waiter.stop_seen, 1);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void waits_for_a_child_that_ignores_stop(void **state)
+{
+	/* The error arrives first; the manual child ignores the stop request.
+	 * when_all must not complete until it has finished. */
+	ctl_probe manual = {0};
+	exec_sender *s = exec_when_all2(ctl_sender(CTL_MANUAL, 0, 0, &manual),
+					ctl_error(-EIO));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	assert_int_equal(exec_test_completions(&t), 0);
+	assert_true(exec_stop_token_requested(manual.env.stop_token));
+	ctl_complete_value(manual.last, 5);
+	exec_test_assert_error(&t, -EIO);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void stop_before_start_starts_nothing(void **state)
+{
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_stop_source_request(&src);
+	ctl_probe p = {0};
+	exec_sender *s = exec_when_all2(ctl_sender(CTL_VALUE, 1, 0, &p),
+					ctl_sender(CTL_VALUE, 2, 0, &p));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	t.env.stop_token = exec_stop_source_token(&src);
+	exec_test_run(s, &t);
+	exec_test_assert_stopped(&t);
+	assert_int_equal(p.starts, 0);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void stop_during_reaches_children(void **state)
+{
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	ctl_probe p = {0};
+	exec_sender *s = exec_when_all2(ctl_sender(CTL_WAIT_STOP, 0, 0, &p),
+					ctl_sender(CTL_WAIT_STOP, 0, 0, &p));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	t.env.stop_token = exec_stop_source_token(&src);
+	exec_test_run(s, &t);
+	assert_int_equal(p.starts, 2);
+	assert_int_equal(exec_test_completions(&t), 0);
+	/* The forwarding callback is registered on the outer source. */
+	assert_non_null(src.head);
+	/* The children see the internal token, not ours. */
+	assert_ptr_not_equal(p.env.stop_token.source, &src);
+	exec_stop_source_request(&src);
+	exec_test_assert_stopped(&t);
+	assert_int_equal(p.stop_seen, 2);
+	assert_null(src.head);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void stop_after_completion_is_harmless(void **state)
+{
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_sender *s = exec_when_all2(ctl_value(1), ctl_value(2));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	t.env.stop_token = exec_stop_source_token(&src);
+	exec_test_run(s, &t);
+	exec_test_assert_value(&t);
+	/* Deregistered before completing: nothing left on our source. */
+	assert_null(src.head);
+	assert_true(exec_stop_source_request(&src));
+	exec_test_assert_value(&t);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void values_after_stop_request_still_count(void **state)
+{
+	/* Stop is requested while one child is pending; that child ignores it
+	 * and sends a value: a stop request is a request. */
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	ctl_probe m = {0};
+	exec_sender *s = exec_when_all2(ctl_value(1), ctl_sender(CTL_MANUAL, 0, 0, &m));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	t.env.stop_token = exec_stop_source_token(&src);
+	exec_test_run(s, &t);
+	exec_stop_source_request(&src);
+	assert_int_equal(exec_test_completions(&t), 0);
+	ctl_complete_value(m.last, 2);
+	exec_test_assert_value(&t);
+	exec_test_assert_i64(&t, 1, 2);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void children_see_outer_scheduler_and_allocator(void **state)
+{
+	static const exec_allocator alloc = {NULL, NULL, (void *)&alloc};
+	ctl_probe p = {0};
+	exec_sender *s = exec_when_all2(ctl_sender(CTL_VALUE, 1, 0, &p), ctl_value(2));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	t.env.scheduler = exec_inline_scheduler();
+	t.env.allocator = &alloc;
+	exec_test_run(s, &t);
+	exec_test_assert_value(&t);
+	assert_ptr_equal(p.env.scheduler, exec_inline_scheduler());
+	assert_ptr_equal(p.env.allocator, &alloc);
+	assert_non_null(p.env.stop_token.source);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void manual_children_completed_out_of_order(void **state)
+{
+	ctl_probe p[3] = {{0}};
+	exec_sender *c[3];
+	for (int i = 0; i < 3; i++)
+		c[i] = ctl_sender(CTL_MANUAL, 0, 0, &p[i]);
+	exec_sender *s = exec_when_all(c, 3);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	ctl_complete_value(p[2].last, 30);
+	ctl_complete_value(p[0].last, 10);
+	assert_int_equal(exec_test_completions(&t), 0);
+	ctl_complete_value(p[1].last, 20);
+	exec_test_assert_value(&t);
+	assert_int_equal(t.count, 3);
+	exec_test_assert_i64(&t, 0, 10);
+	exec_test_assert_i64(&t, 1, 20);
+	exec_test_assert_i64(&t, 2, 30);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void nested_when_all(void **state)
+{
+	exec_sender *inner1 = exec_when_all2(exec_just_i64(1), exec_just_i64(2));
+	exec_sender *inner2 = exec_when_all2(exec_just_i64(3), exec_just_void());
+	exec_sender *c[3] = {inner1, exec_just_i64(0), inner2};
+	exec_sender *s = exec_when_all(c, 3);
+	exec_result r;
+	assert_int_equal(exec_sync_wait(s, &r), 0);
+	assert_int_equal(r.count, 4);
+	assert_int_equal(exec_value_as_i64(&r.values[0]), 1);
+	assert_int_equal(exec_value_as_i64(&r.values[1]), 2);
+	assert_int_equal(exec_value_as_i64(&r.values[2]), 0);
+	assert_int_equal(exec_value_as_i64(&r.values[3]), 3);
+	exec_sender_free(s);
+}
+
+static int lie(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	out[0] = exec_value_i64(1);
+	out[1] = exec_value_i64(2);
+	return 2;
+}
+
+static void too_many_values_is_erange(void **state)
+{
+	/* A child that sends more than its max_values says is a bug in that
+	 * child; when_all reports it instead of overrunning its slots. */
+	exec_sender *child = exec_then(exec_just_void(), lie, NULL);
+	child->max_values = 1; /* lie about it */
+	exec_sender *s = exec_when_all2(child, exec_just_i64(3));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_error(&t, -ERANGE);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+static void bad_input(void **state)
+{
+	assert_int_equal(exec_sender_build_error(exec_when_all(NULL, 2)), -EINVAL);
+	/* The other children are consumed (the leak checker would see them). */
+	exec_sender *c[3] = {exec_just_i64(1), NULL, exec_just_i64(2)};
+	assert_int_equal(exec_sender_build_error(exec_when_all(c, 3)), -EINVAL);
+	assert_int_equal(exec_sender_build_error(exec_when_all2(exec_just_i64(1), NULL)),
+			 -EINVAL);
+	exec_sender *d[2] = {exec_just_i64(1), exec_sender_invalid(-ENOMEM)};
+	assert_int_equal(exec_sender_build_error(exec_when_all(d, 2)), -ENOMEM);
+
+	/* A failing child connect is when_all's connect error. */
+	exec_sender *s = exec_when_all2(exec_just_i64(1),
+					ctl_sender(CTL_CONNECT_FAIL, 0, 0, NULL));
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	assert_int_equal(exec_test_connect(s, &t), -EBADF);
+	assert_int_equal(exec_sync_wait(s, NULL), -EBADF);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+/* Children completing concurrently on several threads. */
+enum { THREADS = 4, CHILDREN = 8, ROUNDS = 300 };
+
+static int plus_index(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	out[0] = exec_value_i64((int64_t)(intptr_t)ctx);
+	return 1;
+}
+
+static void children_on_several_threads(void **state)
+{
+	loop_thread lt[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		loop_thread_start(&lt[i]);
+	exec_sender *c[CHILDREN];
+	for (int i = 0; i < CHILDREN; i++)
+		c[i] = exec_then(exec_schedule(exec_run_loop_scheduler(&lt[i % THREADS].loop)),
+				 plus_index, (void *)(intptr_t)i);
+	exec_sender *s = exec_when_all(c, CHILDREN);
+	for (int round = 0; round < ROUNDS; round++) {
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		exec_test_run(s, &t);
+		exec_test_receiver_wait(&t);
+		exec_test_assert_value(&t);
+		assert_int_equal(t.count, CHILDREN);
+		for (int i = 0; i < CHILDREN; i++)
+			exec_test_assert_i64(&t, i, i);
+		exec_test_receiver_destroy(&t);
+	}
+	exec_sender_free(s);
+
+	/* The same with an error from one thread racing values and stops on
+	 * the others, and an outer stop request racing them all. */
+	for (int round = 0; round < ROUNDS; round++) {
+		exec_sender *d[CHILDREN];
+		for (int i = 0; i < CHILDREN; i++) {
+			exec_sender *hop = exec_schedule(
+				exec_run_loop_scheduler(&lt[i % THREADS].loop));
+			d[i] = i == 3 ? exec_then(hop, lie, NULL) : exec_then(hop, plus_index,
+									      (void *)(intptr_t)i);
+		}
+		d[3]->max_values = 1; /* an -ERANGE child */
+		exec_sender *e = exec_when_all(d, CHILDREN);
+		exec_stop_source src;
+		exec_stop_source_init(&src);
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		t.env.stop_token = exec_stop_source_token(&src);
+		exec_test_run(e, &t);
+		if (round % 2)
+			exec_stop_source_request(&src);
+		exec_test_receiver_wait(&t);
+		/* Either the error or a stop won, exactly once. */
+		assert_int_equal(exec_test_completions(&t), 1);
+		assert_int_equal(t.values_calls, 0);
+		if (t.error_calls)
+			assert_int_equal(t.error, -ERANGE);
+		exec_test_receiver_destroy(&t);
+		exec_sender_free(e);
+	}
+	for (int i = 0; i < THREADS; i++)
+		loop_thread_stop(&lt[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(values_concatenated_in_child_order),
+		cmocka_unit_test(large_results_compact_in_place),
+		cmocka_unit_test(sync_wait_and_reuse),
+		cmocka_unit_test(zero_children_complete_with_no_values),
+		cmocka_unit_test(error_wins_after_every_child_finished),
+		cmocka_unit_test(first_error_wins),
+		cmocka_unit_test(stopped_child_stops_all),
+		cmocka_unit_test(waits_for_a_child_that_ignores_stop),
+		cmocka_unit_test(stop_before_start_starts_nothing),
+		cmocka_unit_test(stop_during_reaches_children),
+		cmocka_unit_test(stop_after_completion_is_harmless),
+		cmocka_unit_test(values_after_stop_request_still_count),
+		cmocka_unit_test(children_see_outer_scheduler_and_allocator),
+		cmocka_unit_test(manual_children_completed_out_of_order),
+		cmocka_unit_test(nested_when_all),
+		cmocka_unit_test(too_many_values_is_erange),
+		cmocka_unit_test(bad_input),
+		cmocka_unit_test(children_on_several_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
