@@ -1,5 +1,5 @@
 /* tests for examples/http/http_parser.c */
-/* CEXEC_LINK: cexec_http_parser */
+/* CEXEC_LINK: cexec_http */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
