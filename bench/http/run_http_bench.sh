@@ -158,6 +158,21 @@ else
       "--target http_server); measuring nginx only"
 fi
 
+# A figure for a server that answers wrongly would mean nothing.
+check_hello() { # name port
+  command -v curl >/dev/null || return 0
+  local body
+  body=$(curl -s --max-time 5 "http://127.0.0.1:$2/" || true)
+  if [ "$body" != "Hello, World!" ]; then
+    say "$1 on port $2 answered '$body', not 'Hello, World!'"
+    return 1
+  fi
+}
+check_hello nginx "$NGINX_PORT" || exit 1
+if [ $HAVE_CEXEC -eq 1 ] && ! check_hello cexec "$CEXEC_PORT"; then
+  exit 1
+fi
+
 # ---- load ------------------------------------------------------------------
 # run_wrk PORT CONNS -> prints "rps p99_ms errors"
 run_wrk() {
