@@ -62,10 +62,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_HEAD_MAX 8192       /* bytes in request line + fields + CRLF */
-#define HTTP_MAX_HEADERS 64      /* fields per request */
-#define HTTP_MAX_EMPTY_LINES 4   /* empty lines tolerated before a request */
+/* Limits; overridable at build time (the fuzz targets shrink them so that
+ * short inputs reach every limit). All translation units that share a
+ * struct http_parser must agree. */
+#ifndef HTTP_HEAD_MAX
+#define HTTP_HEAD_MAX 8192 /* bytes in request line + fields + CRLF */
+#endif
+#ifndef HTTP_MAX_HEADERS
+#define HTTP_MAX_HEADERS 64 /* fields per request */
+#endif
+#ifndef HTTP_MAX_EMPTY_LINES
+#define HTTP_MAX_EMPTY_LINES 4 /* empty lines tolerated before a request */
+#endif
+#ifndef HTTP_CHUNK_LINE_MAX
 #define HTTP_CHUNK_LINE_MAX 1024 /* bytes in one chunk-size line */
+#endif
 #define HTTP_DEFAULT_MAX_BODY ((uint64_t)1 << 20)
 
 /* A piece of the parser's head buffer (or of the caller's input for BODY). */
