@@ -3,7 +3,10 @@
  * exec_sync_wait connects s (borrowed, not consumed) to a receiver whose
  * environment names a run_loop on the caller's stack as the scheduler, starts
  * it, and drives the loop until s completes. When s completes inside start
- * (a synchronous pipeline) the loop is never entered and nothing is locked.
+ * (a synchronous pipeline) the loop is never entered and nothing is locked;
+ * if nothing was scheduled onto it, it is not even created (the scheduler
+ * in the environment creates it on the first submit, from any thread, so
+ * it is valid for the whole run either way).
  * The operation state lives on the stack when it fits in
  * EXEC_SYNC_WAIT_STACK_OP bytes; larger ones are allocated.
  *

@@ -55,6 +55,21 @@ static void runs_away_and_comes_home(void **state)
 	exec_sender_free(s);
 }
 
+static void sync_wait_home_races_the_way_back(void **state)
+{
+	/* sync_wait creates its loop lazily: here the first submit to it (the
+	 * way back) comes from the away thread while the caller may be
+	 * creating it too, to sleep in it. Repeated to give the race room. */
+	exec_sender *s = exec_on(exec_run_loop_scheduler(&away.loop), exec_just_i64(11));
+	for (int i = 0; i < 300; i++) {
+		exec_result r;
+		assert_int_equal(exec_sync_wait(s, &r), 0);
+		assert_int_equal(r.count, 1);
+		assert_int_equal(exec_value_as_i64(&r.values[0]), 11);
+	}
+	exec_sender_free(s);
+}
+
 static void child_environment(void **state)
 {
 	ctl_probe p = {0};
@@ -220,6 +235,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(runs_away_and_comes_home),
+		cmocka_unit_test(sync_wait_home_races_the_way_back),
 		cmocka_unit_test(child_environment),
 		cmocka_unit_test(error_and_stopped_come_home),
 		cmocka_unit_test(no_scheduler_to_return_to_fails_connect),
