@@ -43,30 +43,53 @@ typedef struct exec_value {
 /* Name of a value type ("i64", "span", ...), for messages. */
 const char *exec_value_type_name(exec_value_type type);
 
-/* Constructors. */
+/* Constructors. The union is cleared through its widest member and then
+ * the value written, field by field: a brace initialiser makes GCC build
+ * the struct on the stack and copy it back with a 16-byte load that misses
+ * store forwarding (about 10 cycles per value on x86-64); this form stores
+ * straight into the destination. */
 static inline exec_value exec_value_i64(int64_t v)
 {
-	exec_value x = {EXEC_VALUE_I64, {.i64 = v}};
+	exec_value x;
+	x.type = EXEC_VALUE_I64;
+	x.as.span.ptr = NULL;
+	x.as.span.len = 0;
+	x.as.i64 = v;
 	return x;
 }
 static inline exec_value exec_value_u64(uint64_t v)
 {
-	exec_value x = {EXEC_VALUE_U64, {.u64 = v}};
+	exec_value x;
+	x.type = EXEC_VALUE_U64;
+	x.as.span.ptr = NULL;
+	x.as.span.len = 0;
+	x.as.u64 = v;
 	return x;
 }
 static inline exec_value exec_value_f64(double v)
 {
-	exec_value x = {EXEC_VALUE_F64, {.f64 = v}};
+	exec_value x;
+	x.type = EXEC_VALUE_F64;
+	x.as.span.ptr = NULL;
+	x.as.span.len = 0;
+	x.as.f64 = v;
 	return x;
 }
 static inline exec_value exec_value_ptr(void *v)
 {
-	exec_value x = {EXEC_VALUE_PTR, {.ptr = v}};
+	exec_value x;
+	x.type = EXEC_VALUE_PTR;
+	x.as.span.ptr = NULL;
+	x.as.span.len = 0;
+	x.as.ptr = v;
 	return x;
 }
 static inline exec_value exec_value_span(void *ptr, size_t len)
 {
-	exec_value x = {EXEC_VALUE_SPAN, {.span = {ptr, len}}};
+	exec_value x;
+	x.type = EXEC_VALUE_SPAN;
+	x.as.span.ptr = ptr;
+	x.as.span.len = len;
 	return x;
 }
 
