@@ -21,8 +21,11 @@ static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 	if (n > ch->max_values) {
 		fail(o, -ERANGE);
 	} else {
-		if (n)
-			memcpy(exec_fanout_slots(o) + ch->slot, v, n * sizeof *v);
+		/* Loops, not memcpy/memmove, here and in finish: a value or two
+		 * per child is the usual case, cheaper than a library call. */
+		exec_value *dst = exec_fanout_slots(o) + ch->slot;
+		for (size_t i = 0; i < n; i++)
+			dst[i] = v[i];
 		c->count = (uint32_t)n;
 	}
 	exec_fanout_arrive(o);
@@ -69,10 +72,9 @@ static void finish(exec_fanout_op *o)
 	exec_value *dst = s->nslots <= EXEC_FANOUT_STACK_VALUES ? stack : slots;
 	size_t total = 0;
 	for (size_t i = 0; i < s->n; i++) {
-		size_t k = rcvs[i].count;
-		if (k)
-			memmove(dst + total, slots + s->children[i].slot, k * sizeof *dst);
-		total += k;
+		const exec_value *src = slots + s->children[i].slot;
+		for (size_t k = rcvs[i].count; k; k--)
+			dst[total++] = *src++;
 	}
 	exec_set_value(out, dst, total);
 }

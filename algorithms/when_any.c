@@ -16,8 +16,9 @@ static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 			o->error = -ERANGE;
 	} else if (exec_fanout_claim(o, VALUE)) {
 		/* Losers never write, so the winner owns the shared slots. */
-		if (n)
-			memcpy(exec_fanout_slots(o), v, n * sizeof *v);
+		exec_value *dst = exec_fanout_slots(o);
+		for (size_t i = 0; i < n; i++)
+			dst[i] = v[i];
 		o->count = (uint32_t)n;
 	}
 	exec_fanout_arrive(o);
@@ -50,8 +51,8 @@ static void finish(exec_fanout_op *o)
 		exec_value stack[EXEC_FANOUT_STACK_VALUES];
 		exec_value *v = exec_fanout_slots(o);
 		if (n <= EXEC_FANOUT_STACK_VALUES) {
-			if (n)
-				memcpy(stack, v, n * sizeof *v);
+			for (size_t i = 0; i < n; i++)
+				stack[i] = v[i];
 			v = stack;
 		}
 		exec_set_value(out, v, n);

@@ -110,6 +110,7 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 	/* The outer environment does not change while we are connected to it
 	 * (exec/env.h), so a copy taken now stays right. */
 	o->env = *exec_get_env(out);
+	o->outer = o->env.stop_token;
 	exec_stop_source_init(&o->stop);
 	o->env.stop_token = exec_stop_source_token(&o->stop);
 	o->outer_cb.source = NULL;
@@ -134,7 +135,8 @@ static void finish_all(exec_fanout_op *o)
 {
 	/* Waits if the forwarding callback is running on another thread;
 	 * from inside it (this thread), returns at once. */
-	exec_stop_callback_deregister(&o->outer_cb);
+	if (o->outer_cb.source)
+		exec_stop_callback_deregister(&o->outer_cb);
 	o->finish(o);
 }
 
@@ -177,7 +179,7 @@ void exec_fanout_start(exec_op *op)
 {
 	exec_fanout_op *o = (exec_fanout_op *)op;
 	const exec_fanout_sender *fs = o->s;
-	exec_stop_token outer = exec_get_stop_token(o->out);
+	exec_stop_token outer = o->outer;
 	if (exec_stop_token_requested(outer)) {
 		/* No child has started, so none needs waiting for. */
 		exec_set_stopped(o->out);
@@ -191,7 +193,9 @@ void exec_fanout_start(exec_op *op)
 	AO_store(&o->remaining, fs->n + 1);
 	/* A stop that arrives during registration runs forward_stop here and
 	 * reaches the children through the internal source. */
-	exec_stop_callback_register(&o->outer_cb, outer, forward_stop);
+	o->outer_cb.source = NULL;
+	if (exec_stop_token_possible(outer))
+		exec_stop_callback_register(&o->outer_cb, outer, forward_stop);
 
 	exec_fanout_op *prev = starting;
 	starting = o;
@@ -199,6 +203,15 @@ void exec_fanout_start(exec_op *op)
 		exec_start((exec_op *)((char *)o + fs->children[i].op_off));
 	starting = prev;
 
+	if (o->sync_arrived == fs->n) {
+		/* Every child completed inline: nobody else can arrive. Only
+		 * forward_stop may still be touching the count, and it never
+		 * takes it to 0 while our own arrival is held; deregistering
+		 * it (which waits for it) settles everything without a
+		 * locked instruction. */
+		finish_all(o);
+		return;
+	}
 	AO_t mine = (AO_t)o->sync_arrived + 1;
 	if (AO_fetch_and_add_full(&o->remaining, (AO_t)0 - mine) == mine)
 		finish_all(o);

@@ -64,6 +64,7 @@ struct exec_fanout_op {
 	const exec_fanout_sender *s;
 	void (*finish)(exec_fanout_op *o);
 	exec_env env; /* what the children see */
+	exec_stop_token outer; /* the receiver's stop token */
 	exec_stop_source stop;
 	exec_stop_callback outer_cb;
 	AO_t remaining;       /* arrivals still expected (+1 held by start) */

@@ -28,8 +28,8 @@ static void transfer_done(exec_hop *h, int status)
 		exec_value stack[EXEC_TRANSFER_STACK_VALUES];
 		const exec_value *v = t->slots;
 		if (n <= EXEC_TRANSFER_STACK_VALUES) {
-			if (n)
-				memcpy(stack, v, n * sizeof *v);
+			for (size_t i = 0; i < n; i++)
+				stack[i] = v[i];
 			v = stack;
 		}
 		exec_set_value(out, v, n);
@@ -68,8 +68,9 @@ void exec_transfer_value(exec_transfer *t, exec_scheduler *sched,
 		t->error = -ERANGE;
 	} else {
 		t->channel = VALUE;
-		if (n)
-			memcpy(t->slots, v, n * sizeof *v);
+		/* A loop: usually a value or two, cheaper than a call. */
+		for (size_t i = 0; i < n; i++)
+			t->slots[i] = v[i];
 		t->count = (uint32_t)n;
 	}
 	go(t, sched);
