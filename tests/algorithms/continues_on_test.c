@@ -254,6 +254,30 @@ static void inline_scheduler_and_sync_wait(void **state)
 	exec_sender_free(s);
 }
 
+static void freed_at_completion(void **state)
+{
+	loop_thread lt;
+	loop_thread_start(&lt);
+	exec_scheduler *sched = exec_run_loop_scheduler(&lt.loop);
+	exec_sender *s[3] = {exec_continues_on(exec_just_i64(5), sched),
+			     exec_continues_on(ctl_error(-EIO), sched),
+			     exec_continues_on(ctl_stopped(), sched)};
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 3; i++) {
+			freeing_receiver f;
+			freeing_init(&f);
+			freeing_run(s[i], &f);
+			freeing_wait(&f);
+			assert_int_equal(f.channel, i + 1);
+			assert_true(pthread_equal(f.thread, lt.thread));
+			freeing_destroy(&f);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		exec_sender_free(s[i]);
+	loop_thread_stop(&lt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +291,7 @@ int main(void)
 		cmocka_unit_test(stop_after_completion),
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(inline_scheduler_and_sync_wait),
+		cmocka_unit_test(freed_at_completion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -206,4 +206,96 @@ static const exec_scheduler_ops refusing_ops = {.name = "refusing",
 						 .submit = refusing_submit};
 static exec_scheduler refusing_scheduler __attribute__((unused)) = {&refusing_ops};
 
+/* A receiver that frees the operation's storage as soon as it is completed,
+ * as start_detached does: under ASan any touch of the operation after its
+ * completion call is reported. It records the outcome and signals. */
+typedef struct freeing_receiver {
+	exec_receiver base;
+	exec_env env;
+	void *storage;
+	int channel; /* 1 value, 2 error, 3 stopped */
+	int error;
+	size_t count;
+	int64_t first;
+	pthread_t thread;
+	AO_t calls;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} freeing_receiver;
+
+static inline void freeing_done_(exec_receiver *r, int channel, int err,
+				 const exec_value *v, size_t n)
+{
+	freeing_receiver *f = EXEC_CONTAINER_OF(r, freeing_receiver, base);
+	/* Read the values first: they may live in the operation state. */
+	f->count = n;
+	f->first = n && v[0].type == EXEC_VALUE_I64 ? v[0].as.i64 : -1;
+	free(f->storage);
+	f->storage = NULL;
+	f->channel = channel;
+	f->error = err;
+	f->thread = pthread_self();
+	pthread_mutex_lock(&f->mu);
+	AO_fetch_and_add1_release(&f->calls);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static inline void freeing_value_(exec_receiver *r, const exec_value *v, size_t n)
+{
+	freeing_done_(r, 1, 0, v, n);
+}
+
+static inline void freeing_error_(exec_receiver *r, int err)
+{
+	freeing_done_(r, 2, err, NULL, 0);
+}
+
+static inline void freeing_stopped_(exec_receiver *r)
+{
+	freeing_done_(r, 3, 0, NULL, 0);
+}
+
+static inline const exec_env *freeing_env_(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, freeing_receiver, base)->env;
+}
+
+static const exec_receiver_ops freeing_ops = {freeing_value_, freeing_error_,
+					      freeing_stopped_, freeing_env_};
+
+static inline void freeing_init(freeing_receiver *f)
+{
+	memset(f, 0, sizeof *f);
+	f->base.ops = &freeing_ops;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+}
+
+/* Connects into fresh heap storage and starts; the completion frees it. */
+static inline void freeing_run(const exec_sender *s, freeing_receiver *f)
+{
+	size_t align = exec_sender_op_align(s) < sizeof(void *) ? sizeof(void *)
+							       : exec_sender_op_align(s);
+	assert_int_equal(posix_memalign(&f->storage, align, exec_sender_op_size(s)), 0);
+	void *op = f->storage;
+	assert_int_equal(exec_connect(s, op, &f->base), 0);
+	exec_start((exec_op *)op);
+}
+
+static inline void freeing_wait(freeing_receiver *f)
+{
+	pthread_mutex_lock(&f->mu);
+	while (AO_load_acquire(&f->calls) == 0)
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+	assert_int_equal(AO_load_acquire(&f->calls), 1);
+}
+
+static inline void freeing_destroy(freeing_receiver *f)
+{
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+}
+
 #endif

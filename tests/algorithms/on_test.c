@@ -231,6 +231,23 @@ static void bad_input(void **state)
 	exec_sender_free(s);
 }
 
+static void freed_at_completion(void **state)
+{
+	exec_sender *s = exec_on(exec_run_loop_scheduler(&away.loop), exec_just_i64(6));
+	for (int round = 0; round < 50; round++) {
+		freeing_receiver f;
+		freeing_init(&f);
+		f.env.scheduler = exec_run_loop_scheduler(&home.loop);
+		freeing_run(s, &f);
+		freeing_wait(&f);
+		assert_int_equal(f.channel, 1);
+		assert_int_equal(f.first, 6);
+		assert_true(pthread_equal(f.thread, home.thread));
+		freeing_destroy(&f);
+	}
+	exec_sender_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +260,7 @@ int main(void)
 		cmocka_unit_test(stop_before_during_after),
 		cmocka_unit_test(many_values),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(freed_at_completion),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -186,6 +186,26 @@ static void bad_input(void **state)
 	exec_sender_free(s);
 }
 
+static void freed_at_completion(void **state)
+{
+	loop_thread lt;
+	loop_thread_start(&lt);
+	exec_scheduler *sched = exec_run_loop_scheduler(&lt.loop);
+	exec_sender *s = exec_starts_on(sched, exec_just_i64(5));
+	for (int round = 0; round < 50; round++) {
+		freeing_receiver f;
+		freeing_init(&f);
+		freeing_run(s, &f);
+		freeing_wait(&f);
+		assert_int_equal(f.channel, 1);
+		assert_int_equal(f.first, 5);
+		assert_true(pthread_equal(f.thread, lt.thread));
+		freeing_destroy(&f);
+	}
+	exec_sender_free(s);
+	loop_thread_stop(&lt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +216,7 @@ int main(void)
 		cmocka_unit_test(stop_before_start_and_while_queued),
 		cmocka_unit_test(stop_during_and_after),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(freed_at_completion),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,6 +201,40 @@ static void bad_input(void **state)
 	exec_sender_free(s);
 }
 
+static void freed_at_completion(void **state)
+{
+	/* The receiver frees the operation inside its completion (ASan). */
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_sender *w = exec_when_any2(ctl_sender(CTL_WAIT_STOP, 0, 0, NULL),
+					ctl_sender(CTL_WAIT_STOP, 0, 0, NULL));
+	freeing_receiver f;
+	freeing_init(&f);
+	f.env.stop_token = exec_stop_source_token(&src);
+	freeing_run(w, &f);
+	exec_stop_source_request(&src);
+	freeing_wait(&f);
+	assert_int_equal(f.channel, 3);
+	freeing_destroy(&f);
+	exec_sender_free(w);
+
+	exec_value v[EXEC_FANOUT_STACK_VALUES + 2];
+	for (int i = 0; i < EXEC_FANOUT_STACK_VALUES + 2; i++)
+		v[i] = exec_value_i64(i + 7);
+	ctl_probe m = {0};
+	exec_sender *big = exec_when_any2(exec_just(v, EXEC_FANOUT_STACK_VALUES + 2),
+					  ctl_sender(CTL_MANUAL, 0, 0, &m));
+	freeing_init(&f);
+	freeing_run(big, &f);
+	ctl_complete_stopped(m.last);
+	freeing_wait(&f);
+	assert_int_equal(f.channel, 1);
+	assert_int_equal(f.count, EXEC_FANOUT_STACK_VALUES + 2);
+	assert_int_equal(f.first, 7);
+	freeing_destroy(&f);
+	exec_sender_free(big);
+}
+
 /* Children racing to win on several threads. */
 enum { THREADS = 3, ROUNDS = 300 };
 
@@ -256,6 +290,7 @@ int main(void)
 		cmocka_unit_test(stop_before_start_starts_nothing),
 		cmocka_unit_test(stop_during_and_after),
 		cmocka_unit_test(reuse),
+		cmocka_unit_test(freed_at_completion),
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(race_on_several_threads),
 	};
