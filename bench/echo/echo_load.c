@@ -536,5 +536,10 @@ int main(int argc, char **argv)
 	       "rss_bytes_per_conn=%.1f errors=%d\n",
 	       g_conns, (unsigned long long)rts, rate, p50, p99, cpu_us, rss_before, rss_idle,
 	       rss_per_conn, errors);
+	free(bufs);
+	free(conns);
+	free(ts);
+	pthread_barrier_destroy(&g_ready);
+	pthread_barrier_destroy(&g_go);
 	return (errors || mismatches || g_failed || rts == 0) ? 1 : 0;
 }
