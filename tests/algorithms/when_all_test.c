@@ -344,6 +344,66 @@ static void bad_input(void **state)
 	exec_sender_free(s);
 }
 
+/* Model check: random numbers of manual children completed in a random
+ * order on random channels; the outcome must match the rule (values in
+ * child order when all sent values, else the first error or stop), and
+ * nothing may complete before the last child. */
+static void random_orders_match_the_model(void **state)
+{
+	unsigned seed = 12345;
+	for (int trial = 0; trial < 500; trial++) {
+		size_t n = 1 + rand_r(&seed) % 6;
+		ctl_probe p[6];
+		exec_sender *c[6];
+		int channel[6], order[6];
+		memset(p, 0, sizeof p);
+		for (size_t i = 0; i < n; i++) {
+			c[i] = ctl_sender(CTL_MANUAL, 0, 0, &p[i]);
+			int r = rand_r(&seed) % 8;
+			channel[i] = r < 6 ? 0 : r == 6 ? 1 : 2; /* value, error, stopped */
+			order[i] = (int)i;
+		}
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = rand_r(&seed) % (i + 1);
+			int tmp = order[i];
+			order[i] = order[j];
+			order[j] = tmp;
+		}
+		exec_sender *s = exec_when_all(c, n);
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		exec_test_run(s, &t);
+		int first = -1; /* the first child to error or stop */
+		for (size_t k = 0; k < n; k++) {
+			int i = order[k];
+			assert_int_equal(exec_test_completions(&t), 0);
+			if (channel[i] == 0)
+				ctl_complete_value(p[i].last, 100 + i);
+			else if (channel[i] == 1)
+				ctl_complete_error(p[i].last, -(int)(10 + i));
+			else
+				ctl_complete_stopped(p[i].last);
+			if (channel[i] && first < 0)
+				first = i;
+			/* After the first failure every later child saw stop. */
+			if (first >= 0 && k + 1 < n)
+				assert_true(exec_stop_token_requested(p[order[k + 1]].env.stop_token));
+		}
+		if (first < 0) {
+			exec_test_assert_value(&t);
+			assert_int_equal(t.count, n);
+			for (size_t i = 0; i < n; i++)
+				exec_test_assert_i64(&t, i, 100 + (int64_t)i);
+		} else if (channel[first] == 1) {
+			exec_test_assert_error(&t, -(10 + first));
+		} else {
+			exec_test_assert_stopped(&t);
+		}
+		exec_test_receiver_destroy(&t);
+		exec_sender_free(s);
+	}
+}
+
 static void freed_at_completion(void **state)
 {
 	/* The receiver frees the operation inside its completion call; ASan
@@ -478,6 +538,7 @@ int main(void)
 		cmocka_unit_test(nested_when_all),
 		cmocka_unit_test(too_many_values_is_erange),
 		cmocka_unit_test(bad_input),
+		cmocka_unit_test(random_orders_match_the_model),
 		cmocka_unit_test(freed_at_completion),
 		cmocka_unit_test(children_on_several_threads),
 	};

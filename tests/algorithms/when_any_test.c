@@ -201,6 +201,59 @@ static void bad_input(void **state)
 	exec_sender_free(s);
 }
 
+/* Model check: manual children completed in a random order on random
+ * channels; the first completion decides, only after the last one. */
+static void random_orders_match_the_model(void **state)
+{
+	unsigned seed = 777;
+	for (int trial = 0; trial < 500; trial++) {
+		size_t n = 1 + rand_r(&seed) % 6;
+		ctl_probe p[6];
+		exec_sender *c[6];
+		int channel[6], order[6];
+		memset(p, 0, sizeof p);
+		for (size_t i = 0; i < n; i++) {
+			c[i] = ctl_sender(CTL_MANUAL, 0, 0, &p[i]);
+			channel[i] = rand_r(&seed) % 3;
+			order[i] = (int)i;
+		}
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = rand_r(&seed) % (i + 1);
+			int tmp = order[i];
+			order[i] = order[j];
+			order[j] = tmp;
+		}
+		exec_sender *s = exec_when_any(c, n);
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		exec_test_run(s, &t);
+		for (size_t k = 0; k < n; k++) {
+			int i = order[k];
+			assert_int_equal(exec_test_completions(&t), 0);
+			if (channel[i] == 0)
+				ctl_complete_value(p[i].last, 100 + i);
+			else if (channel[i] == 1)
+				ctl_complete_error(p[i].last, -(int)(10 + i));
+			else
+				ctl_complete_stopped(p[i].last);
+			if (k + 1 < n)
+				assert_true(exec_stop_token_requested(p[order[k + 1]].env.stop_token));
+		}
+		int w = order[0];
+		if (channel[w] == 0) {
+			exec_test_assert_value(&t);
+			assert_int_equal(t.count, 1);
+			exec_test_assert_i64(&t, 0, 100 + w);
+		} else if (channel[w] == 1) {
+			exec_test_assert_error(&t, -(10 + w));
+		} else {
+			exec_test_assert_stopped(&t);
+		}
+		exec_test_receiver_destroy(&t);
+		exec_sender_free(s);
+	}
+}
+
 static void freed_at_completion(void **state)
 {
 	/* The receiver frees the operation inside its completion (ASan). */
@@ -290,6 +343,7 @@ int main(void)
 		cmocka_unit_test(stop_before_start_starts_nothing),
 		cmocka_unit_test(stop_during_and_after),
 		cmocka_unit_test(reuse),
+		cmocka_unit_test(random_orders_match_the_model),
 		cmocka_unit_test(freed_at_completion),
 		cmocka_unit_test(bad_input),
 		cmocka_unit_test(race_on_several_threads),
