@@ -7,7 +7,9 @@
 /* The operation whose start loop is running on this thread (innermost).
  * A child completing while this names its parent completes inside that
  * start call, on this thread, so its arrival needs no atomic operation.
- * initial-exec: a plain segment-relative load even in PIC code. */
+ * initial-exec: a plain segment-relative load even in PIC code.
+ * This relies on a child's start never suspending its caller (no start
+ * switches the calling fiber away), which the protocol already requires. */
 static _Thread_local exec_fanout_op *starting
 	__attribute__((tls_model("initial-exec")));
 
