@@ -30,6 +30,10 @@
 #include "algorithms/when_any.h"
 
 #include "schedulers/inline.h"
+#include "schedulers/io_loop_group.h"
+#include "schedulers/io_uring.h"
 #include "schedulers/run_loop.h"
+
+#include "io/io.h"
 
 #endif

@@ -1,0 +1,133 @@
+/* schedulers/io_uring.h - the I/O event loop: one io_uring (or, where the
+ * kernel refuses io_uring, one epoll instance) driven by one thread.
+ *
+ * An exec_io_loop is a scheduler (exec_io_loop_scheduler) with timers and
+ * cancel, and the place where the I/O senders of io/io.h run. It is driven
+ * by the thread that calls one of its run functions (the "loop thread");
+ * every task, timer and I/O completion runs there.
+ *   - submit from the loop thread: a local FIFO, no system call;
+ *   - submit from another thread: a lock-free MPSC queue plus at most one
+ *     wake-up (an eventfd write) per sleep of the loop, not one per task;
+ *   - submit_at: a pairing heap of timers; the loop sleeps until the
+ *     earliest deadline and fires timers in deadline order, never early
+ *     (the clock is read again before firing); cancel of a waiting timer
+ *     runs it with EXEC_STOPPED;
+ *   - I/O submissions are batched: one io_uring_enter per loop iteration.
+ *
+ * Backends: exec_io_loop_create tries io_uring (probing SINGLE_ISSUER,
+ * DEFER_TASKRUN, COOP_TASKRUN and dropping what setup refuses with EINVAL)
+ * and falls back to epoll when io_uring_queue_init fails with EPERM,
+ * ENOSYS or EACCES, or /proc/sys/kernel/io_uring_disabled forbids it, or
+ * the environment variable CEXEC_FORCE_EPOLL=1 is set. The same API and the
+ * same senders run on both; exec_io_loop_backend_name says which one it is.
+ *
+ * Minimal use:
+ *   exec_io_loop *loop;
+ *   if (exec_io_loop_create(&loop, NULL) < 0) ...;
+ *   exec_sender *s = exec_io_read(loop, fd, buf, sizeof buf, 0);
+ *   exec_result r;
+ *   int rc = exec_io_loop_sync_wait(loop, s, &r); // runs the loop
+ *   exec_sender_free(s);
+ *   exec_io_loop_destroy(loop);
+ */
+#ifndef EXEC_SCHEDULERS_IO_URING_H
+#define EXEC_SCHEDULERS_IO_URING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "algorithms/sync_wait.h"
+#include "exec/scheduler.h"
+#include "exec/stop_token.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct exec_io_loop exec_io_loop;
+
+typedef enum exec_io_backend {
+	EXEC_IO_BACKEND_AUTO = 0, /* io_uring, else epoll (CEXEC_FORCE_EPOLL) */
+	EXEC_IO_BACKEND_URING,    /* io_uring only: create fails without it */
+	EXEC_IO_BACKEND_EPOLL,    /* epoll, whatever the kernel offers */
+} exec_io_backend;
+
+typedef struct exec_io_loop_options {
+	exec_io_backend backend; /* AUTO when zeroed */
+	unsigned entries;        /* SQ entries; 0: 256 */
+	bool no_single_issuer;   /* do not ask for SINGLE_ISSUER/DEFER_TASKRUN */
+} exec_io_loop_options;
+
+/* What the loop got from the kernel (all false on the epoll backend,
+ * where the senders emulate everything with readiness). */
+typedef struct exec_io_features {
+	bool single_issuer;    /* IORING_SETUP_SINGLE_ISSUER */
+	bool defer_taskrun;    /* IORING_SETUP_DEFER_TASKRUN */
+	bool coop_taskrun;     /* IORING_SETUP_COOP_TASKRUN */
+	bool ext_arg;          /* wait with a timeout without a timeout SQE */
+	bool multishot_accept; /* IORING_ACCEPT_MULTISHOT */
+	bool multishot_recv;   /* IORING_RECV_MULTISHOT */
+	bool buf_ring;         /* provided buffer rings */
+	bool msg_ring;         /* IORING_OP_MSG_RING */
+	bool async_cancel_fd;  /* cancel by fd / all (5.19+) */
+	unsigned sq_entries, cq_entries;
+} exec_io_features;
+
+/* Creates a loop (opts may be NULL: defaults, backend AUTO). The loop is
+ * not bound to a thread until it is first run. Returns 0 and *out, or a
+ * negative errno (-ENOMEM; io_uring's error with backend URING; epoll's). */
+int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts);
+
+/* Destroys an idle loop: nobody in run, no I/O in flight (every sender
+ * completed). Tasks still queued are dropped without running. NULL-safe. */
+void exec_io_loop_destroy(exec_io_loop *loop);
+
+/* The loop's scheduler: schedule(), schedule_at/after, continues_on ...
+ * Valid until destroy. flags: EXEC_SCHED_TIMED. */
+exec_scheduler *exec_io_loop_scheduler(exec_io_loop *loop);
+
+/* The loop behind a scheduler returned by exec_io_loop_scheduler, or NULL
+ * for any other scheduler. */
+exec_io_loop *exec_io_loop_from_scheduler(exec_scheduler *s);
+
+/* "io_uring" or "epoll". */
+const char *exec_io_loop_backend_name(const exec_io_loop *loop);
+exec_io_backend exec_io_loop_backend(const exec_io_loop *loop);
+const exec_io_features *exec_io_loop_features(const exec_io_loop *loop);
+
+/* Runs tasks, timers and I/O completions on the calling thread until
+ * exec_io_loop_stop is called (from any thread, or from a task). Returns 0,
+ * or a negative errno when the kernel failed the loop (not expected). */
+int exec_io_loop_run(exec_io_loop *loop);
+
+/* Asks run to return after the current iteration. Safe from any thread;
+ * the call itself touches the loop only until it returns. */
+void exec_io_loop_stop(exec_io_loop *loop);
+
+/* Runs until nothing is left: no ready task, no timer, no I/O in flight.
+ * Returns 0 or a negative errno. */
+int exec_io_loop_run_until_empty(exec_io_loop *loop);
+
+/* Runs one iteration: ready tasks, due timers, completions that arrived;
+ * when block is true and nothing was ready, sleeps first until something
+ * arrives. Returns how many callbacks ran, or a negative errno. */
+int exec_io_loop_run_once(exec_io_loop *loop, bool block);
+
+/* Connects s (borrowed) to a receiver whose environment names the loop as
+ * its scheduler, starts it and runs the loop on the calling thread until s
+ * completes. Returns like exec_sync_wait (0, negative errno, EXEC_STOPPED);
+ * r may be NULL. The operation state is on the stack when small, otherwise
+ * allocated (-ENOMEM). */
+int exec_io_loop_sync_wait(exec_io_loop *loop, const exec_sender *s,
+			   exec_result *r);
+/* The same with a stop token for the operation. */
+int exec_io_loop_sync_wait_with_stop(exec_io_loop *loop, const exec_sender *s,
+				     exec_stop_token token, exec_result *r);
+
+/* Whether the calling thread is the one running the loop right now. */
+bool exec_io_loop_on_thread(const exec_io_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
