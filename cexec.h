@@ -20,12 +20,18 @@
 
 #include "algorithms/continues_on.h"
 #include "algorithms/just.h"
+#include "algorithms/just_error.h"
+#include "algorithms/just_stopped.h"
 #include "algorithms/on.h"
+#include "algorithms/read_env.h"
 #include "algorithms/schedule.h"
 #include "algorithms/schedule_from.h"
 #include "algorithms/starts_on.h"
+#include "algorithms/stopped_as_error.h"
 #include "algorithms/sync_wait.h"
 #include "algorithms/then.h"
+#include "algorithms/upon_error.h"
+#include "algorithms/upon_stopped.h"
 #include "algorithms/when_all.h"
 #include "algorithms/when_any.h"
 
@@ -33,6 +39,7 @@
 #include "schedulers/io_loop_group.h"
 #include "schedulers/io_uring.h"
 #include "schedulers/run_loop.h"
+#include "schedulers/thread_pool.h"
 
 #include "io/io.h"
 
