@@ -17,6 +17,10 @@
 #include "exec/transfer.h"
 #include "exec/trampoline.h"
 #include "exec/value.h"
+#include "exec/context.h"
+#include "exec/stack.h"
+#include "exec/fiber.h"
+#include "exec/coro.h"
 
 #include "algorithms/continues_on.h"
 #include "algorithms/just.h"
@@ -24,6 +28,7 @@
 #include "algorithms/just_stopped.h"
 #include "algorithms/on.h"
 #include "algorithms/read_env.h"
+#include "algorithms/repeat.h"
 #include "algorithms/schedule.h"
 #include "algorithms/schedule_from.h"
 #include "algorithms/starts_on.h"
