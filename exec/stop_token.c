@@ -1,8 +1,13 @@
 #include "exec/stop_token.h"
 
 #include <sched.h>
+#include <stddef.h>
 
 enum { LOCKED = 1, REQUESTED = 2 };
+
+/* The callback whose next field prev_next points at. */
+#define EXEC_CONTAINER_OF_NEXT_(pn) \
+	((exec_stop_callback *)(void *)((char *)(pn) - offsetof(exec_stop_callback, next)))
 
 /* The list lock is one bit in the state word so that "requested" can be read
  * without taking it. Critical sections are a few pointer writes, so spinning
@@ -29,6 +34,7 @@ void exec_stop_source_init(exec_stop_source *src)
 	src->state = 0;
 	src->head = NULL;
 	src->running = NULL;
+	src->tail = NULL;
 }
 
 bool exec_stop_source_requested(const exec_stop_source *src)
@@ -50,6 +56,8 @@ bool exec_stop_source_request(exec_stop_source *src)
 		src->head = cb->next;
 		if (cb->next)
 			cb->next->prev_next = &src->head;
+		else
+			src->tail = NULL;
 		cb->prev_next = NULL; /* unlinked: deregister must not touch the list */
 		bool removed = false;
 		cb->removed_during_run = &removed;
@@ -90,12 +98,12 @@ bool exec_stop_callback_register(exec_stop_callback *cb, exec_stop_token t,
 		fn(cb);
 		return false;
 	}
+	/* Appended at the tail: a request runs callbacks in registration
+	 * order, as the header promises. */
 	cb->source = src;
-	cb->next = src->head;
-	cb->prev_next = &src->head;
-	if (src->head)
-		src->head->prev_next = &cb->next;
-	src->head = cb;
+	cb->prev_next = src->tail ? &src->tail->next : &src->head;
+	*cb->prev_next = cb;
+	src->tail = cb;
 	unlock(src, s);
 	return true;
 }
@@ -111,6 +119,10 @@ void exec_stop_callback_deregister(exec_stop_callback *cb)
 		*cb->prev_next = cb->next;
 		if (cb->next)
 			cb->next->prev_next = cb->prev_next;
+		else if (cb->prev_next == &src->head)
+			src->tail = NULL;
+		else
+			src->tail = EXEC_CONTAINER_OF_NEXT_(cb->prev_next);
 		unlock(src, s);
 		cb->source = NULL;
 		return;

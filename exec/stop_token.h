@@ -31,6 +31,7 @@ typedef struct exec_stop_source {
 	exec_stop_callback *head;
 	pthread_t requesting_thread;
 	exec_stop_callback *running; /* callback being run by the request */
+	exec_stop_callback *tail;    /* last registered (NULL: list empty) */
 } exec_stop_source;
 
 /* A token: a handle to a source, or to nothing (source == NULL: stop is
@@ -48,7 +49,7 @@ struct exec_stop_callback {
 	AO_t finished;             /* set once fn has returned */
 };
 
-#define EXEC_STOP_SOURCE_INIT {0, NULL, 0, NULL}
+#define EXEC_STOP_SOURCE_INIT {0, NULL, 0, NULL, NULL}
 
 void exec_stop_source_init(exec_stop_source *src);
 
