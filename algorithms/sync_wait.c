@@ -236,6 +236,10 @@ int exec_sync_wait_with_stop(const exec_sender *s, exec_stop_token token,
 		sched_yield();
 	if (ls == LOOP_READY)
 		exec_run_loop_destroy(&st.loop);
+	/* Without a caller's result, values that spilled to the heap (more
+	 * than EXEC_RESULT_INLINE_VALUES) would otherwise leak. */
+	if (r == &scratch)
+		exec_result_clear(&scratch);
 	return st.rc;
 }
 
