@@ -22,10 +22,12 @@
 #include "exec/fiber.h"
 #include "exec/coro.h"
 
+#include "algorithms/bulk.h"
 #include "algorithms/continues_on.h"
 #include "algorithms/just.h"
 #include "algorithms/just_error.h"
 #include "algorithms/just_stopped.h"
+#include "algorithms/let.h"
 #include "algorithms/on.h"
 #include "algorithms/read_env.h"
 #include "algorithms/repeat.h"
