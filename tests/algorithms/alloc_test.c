@@ -8,23 +8,6 @@
 
 #include <errno.h>
 
-#if __has_include("algorithms/upon_error.h")
-#include "algorithms/upon_error.h"
-#define HAVE_UPON 1
-#endif
-#if __has_include("algorithms/upon_stopped.h")
-#include "algorithms/upon_stopped.h"
-#define HAVE_UPON_STOPPED 1
-#endif
-#if __has_include("algorithms/just_error.h")
-#include "algorithms/just_error.h"
-#define HAVE_JUST_ERROR 1
-#endif
-#if __has_include("algorithms/just_stopped.h")
-#include "algorithms/just_stopped.h"
-#define HAVE_JUST_STOPPED 1
-#endif
-
 /* ---- the counting wrappers ------------------------------------------------
  * References to malloc & co. in the objects linked into this program (the
  * test and libcexec.a) are redirected here; __real_* is the C library's, or
@@ -278,15 +261,50 @@ static void on_and_starts_on_run_loop(void **state)
 	exec_run_loop_destroy(&home);
 }
 
+static int recover(void *ctx, int err, exec_value *out)
+{
+	out[0] = exec_value_i64(-err);
+	return 1;
+}
+
+static int pass_error_on(void *ctx, int err, exec_value *out)
+{
+	return err;
+}
+
+static int stopped_to_value(void *ctx, exec_value *out)
+{
+	out[0] = exec_value_i64(77);
+	return 1;
+}
+
 static void upon_chains(void **state)
 {
-#if defined(HAVE_UPON) && defined(HAVE_UPON_STOPPED) && defined(HAVE_JUST_ERROR) && \
-	defined(HAVE_JUST_STOPPED)
-	/* Wired in once algorithms A lands; see the report. */
-	skip();
-#else
-	skip();
-#endif
+	rcv r = {.env = exec_env_empty};
+	/* error -> upon_error (recovers) -> then */
+	exec_sender *s = exec_then(exec_upon_error(exec_just_error(-EIO), recover, NULL),
+				   add_one, NULL);
+	assert_int_equal(run_counted(s, &r, NULL, NULL), 0);
+	assert_int_equal(r.values, 1);
+	assert_int_equal(r.first, EIO + 1);
+	exec_sender_free(s);
+
+	/* stopped -> upon_error (not called) -> upon_stopped -> then */
+	s = exec_then(exec_upon_stopped(exec_upon_error(exec_just_stopped(), recover, NULL),
+					stopped_to_value, NULL),
+		      add_one, NULL);
+	assert_int_equal(run_counted(s, &r, NULL, NULL), 0);
+	assert_int_equal(r.first, 78);
+	exec_sender_free(s);
+
+	/* value -> then fails -> upon_error passes it on -> upon_stopped */
+	s = exec_upon_stopped(exec_upon_error(exec_then(exec_just_i64(1), fail_eio, NULL),
+					      pass_error_on, NULL),
+			      stopped_to_value, NULL);
+	assert_int_equal(run_counted(s, &r, NULL, NULL), 0);
+	assert_int_equal(r.errors, 1);
+	assert_int_equal(r.error, -EIO);
+	exec_sender_free(s);
 }
 
 int main(void)
