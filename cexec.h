@@ -24,6 +24,7 @@
 
 #include "algorithms/bulk.h"
 #include "algorithms/continues_on.h"
+#include "algorithms/counting_scope.h"
 #include "algorithms/just.h"
 #include "algorithms/just_error.h"
 #include "algorithms/just_stopped.h"
