@@ -1,0 +1,89 @@
+/* algorithms/counting_scope.h - structured spawning (P3149's counting_scope).
+ *
+ * A counting scope counts the operations spawned into it. join is a sender
+ * that completes when the count is zero, so "spawn many, then wait for all"
+ * needs no bookkeeping by the caller; request_stop stops everything spawned
+ * (each spawned operation's environment carries the scope's stop token).
+ *
+ *     exec_counting_scope scope;
+ *     exec_counting_scope_init(&scope);
+ *     for (...) exec_scope_spawn(&scope, exec_then(exec_schedule(pool), f, x), NULL);
+ *     exec_sender *j = exec_scope_join(&scope);
+ *     exec_sync_wait(j, NULL);
+ *     exec_sender_free(j);
+ *     exec_counting_scope_destroy(&scope);
+ *
+ * The caller owns the struct (embed it anywhere). Thread-safe: spawn, join,
+ * close and request_stop may be called from any thread. exec_start_detached
+ * remains for work that belongs to no scope. */
+#ifndef EXEC_ALGORITHMS_COUNTING_SCOPE_H
+#define EXEC_ALGORITHMS_COUNTING_SCOPE_H
+
+#include <pthread.h>
+
+#include "exec/sender.h"
+#include "exec/stop_token.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct exec_scope_join_op exec_scope_join_op;
+
+typedef struct exec_counting_scope {
+	AO_t count;   /* spawned operations not yet completed */
+	AO_t closed;  /* spawn refused once set */
+	AO_t spawned; /* total accepted, for statistics */
+	pthread_mutex_t mu; /* the 1 -> 0 transition and the waiter list */
+	exec_scope_join_op *waiters;
+	exec_stop_source stop;
+} exec_counting_scope;
+
+/* Returns 0 or a negative errno (mutex initialisation failed). */
+int exec_counting_scope_init(exec_counting_scope *scope);
+
+/* The scope must be empty (count zero: a join has completed and nothing
+ * was spawned since) and no join operation may be pending. */
+void exec_counting_scope_destroy(exec_counting_scope *scope);
+
+/* Connects s into storage allocated with env's allocator (env NULL or
+ * env->allocator NULL: malloc) and starts it; the operation's environment
+ * has the scope's stop token, env's scheduler and env's allocator. The
+ * result of s is dropped (spawn s | upon_error to handle errors). The
+ * storage and s are freed when the operation completes, on the thread
+ * where it completes; the scope counts it until then.
+ * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument, or s is
+ * an invalid sender), -ESHUTDOWN after exec_scope_close, -ENOMEM, or s's
+ * connect error. */
+int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env *env);
+
+/* A sender that completes with no values once the scope's count is zero
+ * (at once if it already is), on the thread that completed the last
+ * spawned operation or inside start. It does not close the scope and does
+ * not stop anything; it is not cancellable (request_stop on the scope makes
+ * well-behaved spawned work end early). The scope must outlive every run.
+ * -EINVAL sender for a NULL scope. Connect and start allocate nothing. */
+exec_sender *exec_scope_join(exec_counting_scope *scope);
+
+/* Refuses further spawns (-ESHUTDOWN). Work already spawned continues. */
+void exec_scope_close(exec_counting_scope *scope);
+
+/* Requests stop on every operation spawned into the scope, before or after
+ * this call. Returns true if this call made the request. */
+bool exec_scope_request_stop(exec_counting_scope *scope);
+
+static inline exec_stop_token exec_scope_token(exec_counting_scope *scope)
+{
+	return exec_stop_source_token(&scope->stop);
+}
+
+/* Operations spawned and not completed yet (racy while work runs). */
+static inline size_t exec_scope_count(const exec_counting_scope *scope)
+{
+	return (size_t)AO_load(&scope->count);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
