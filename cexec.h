@@ -34,6 +34,7 @@
 #include "algorithms/repeat.h"
 #include "algorithms/schedule.h"
 #include "algorithms/schedule_from.h"
+#include "algorithms/start_detached.h"
 #include "algorithms/starts_on.h"
 #include "algorithms/stopped_as_error.h"
 #include "algorithms/sync_wait.h"
