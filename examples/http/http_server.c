@@ -1,0 +1,661 @@
+/* examples/http/http_server.c - an HTTP/1.1 "Hello, World!" server on cexec.
+ *
+ *   http_server [--port P] [--threads N] [--idle-timeout MS]
+ *               [--request-timeout MS] [--max-conns M] [--max-seconds S]
+ *               [--self-test]
+ *
+ * One exec_io_loop per thread (schedulers/io_loop_group.h), each with its
+ * own SO_REUSEPORT listener on 127.0.0.1:P and a multishot accept. GET or
+ * HEAD of "/" answers "Hello, World!" (Content-Length 13), other paths 404
+ * (http_conn.h has the protocol; this file only moves bytes).
+ *
+ * Per connection: one struct conn, allocated at accept and freed at close,
+ * holding a 4 KiB input buffer, the protocol state (parser + pending
+ * responses), two senders built once (a recv into the input buffer, a
+ * sendmsg of an iovec the connection points at its pending output before
+ * each send) and the storage for the one operation in flight. Each round
+ * reconnects one of the two into that storage: nothing is allocated per
+ * request. Keep-alive and pipelining come from http_conn: a recv may bring
+ * several requests; their responses go out in one send.
+ *
+ * Timeouts (stop tokens and timers): each connection owns a stop source
+ * (the environment its operations see) and a timer task on its loop.
+ * Activity only moves conn->deadline; when the timer fires early it re-arms
+ * itself at the deadline, else it requests stop, which cancels the recv or
+ * send in flight (it completes "stopped" after the kernel let go of the
+ * buffer). Then: a request in progress gets 408 and the connection closes;
+ * an idle keep-alive connection closes silently; a send that cannot finish
+ * (a client that does not read) closes. --idle-timeout (default 60000 ms)
+ * applies between requests, --request-timeout (default 10000 ms) while a
+ * request or a response is under way.
+ *
+ * Errors: malformed input gets the parser's status (400, 413, 414, 431,
+ * 501, 505) with "Connection: close", then a lingering close: shutdown
+ * (SHUT_WR) and drain the input for at most 2 s / 64 KiB, so that the
+ * client reads the answer rather than a reset. Resets and other socket
+ * errors close that connection only; SIGPIPE is ignored.
+ *
+ * Shutdown: SIGINT / SIGTERM / --max-seconds, or the end of --self-test:
+ * each loop stops its accept and every connection's operation, frees each
+ * connection as its operation completes, and stops once none is left.
+ *
+ * --self-test: serves on an ephemeral port (2 threads unless --threads,
+ * 300 ms timeouts unless given) and runs the loopback client of
+ * http_selftest.c against it; exit status 0 when every case passed. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cexec.h"
+#include "http_conn.h"
+#include "http_selftest.h"
+
+#define IN_CAP 4096
+#define OP_CAP 512              /* storage for one recv/sendmsg op state */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES 65536
+#define ACCEPT_PAUSE_MS 100     /* after EMFILE / ENFILE */
+
+struct options {
+	int port;
+	unsigned threads;
+	int idle_ms;
+	int request_ms;
+	int max_conns; /* per thread */
+	int max_seconds;
+	bool self_test;
+};
+
+struct worker;
+
+enum conn_io { IO_NONE, IO_RECV, IO_SEND, IO_LINGER };
+
+struct conn {
+	struct worker *w;
+	int fd;
+	enum conn_io io;     /* the operation in flight */
+	bool timed_out;      /* the timer requested stop */
+	bool timer_armed;    /* the timer task is with the loop */
+	bool dead;           /* closed; freed once op and timer are back */
+	size_t lingered;     /* bytes drained while lingering */
+	exec_time deadline;  /* when the current phase times out */
+	exec_stop_source stop;
+	exec_task timer;
+	exec_receiver rcv;
+	exec_env env;
+	exec_sender *recv_s; /* recv(fd, in, IN_CAP) */
+	exec_sender *send_s; /* sendmsg(fd, &msg): msg -> iov -> http.out */
+	struct msghdr msg;
+	struct iovec iov;
+	struct conn *prev, *next;
+	size_t in_off, in_len;
+	alignas(16) unsigned char op[OP_CAP];
+	char in[IN_CAP];
+	struct http_conn http;
+};
+
+struct server;
+
+struct worker {
+	struct server *srv;
+	exec_io_loop *loop;
+	exec_scheduler *sched;
+	int listen_fd;
+	exec_sender *accept_s;
+	exec_receiver accept_rcv;
+	exec_env accept_env;
+	exec_stop_source accept_stop;
+	bool accepting;      /* the accept op is in flight */
+	exec_task accept_retry;
+	bool retry_armed;
+	exec_task shutdown_task;
+	bool stopping;
+	bool loop_stopped;
+	struct conn *conns;
+	int nconns;
+	unsigned long long served; /* connections accepted */
+	void *accept_op;
+};
+
+struct server {
+	struct options opt;
+	unsigned n;
+	struct worker *workers;
+	uint16_t port;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned ready;
+	int setup_error;
+};
+
+static void conn_process(struct conn *c);
+static void conn_close(struct conn *c);
+static void worker_maybe_done(struct worker *w);
+
+/* ---- the connection's timer ---------------------------------------------- */
+
+static void conn_maybe_free(struct conn *c)
+{
+	if (!c->dead || c->timer_armed || c->io != IO_NONE)
+		return;
+	struct worker *w = c->w;
+	exec_sender_free(c->recv_s);
+	exec_sender_free(c->send_s);
+	free(c);
+	worker_maybe_done(w);
+}
+
+static void conn_timer_fired(exec_task *t, int status)
+{
+	struct conn *c = EXEC_CONTAINER_OF(t, struct conn, timer);
+	c->timer_armed = false;
+	if (c->dead || status != 0) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (exec_scheduler_now(c->w->sched) < c->deadline) {
+		/* Activity moved the deadline: re-arm lazily, one timer per
+		 * connection and no cancel per request. */
+		c->timer_armed =
+			exec_scheduler_submit_at(c->w->sched, t, c->deadline) == 0;
+		return;
+	}
+	c->timed_out = true;
+	exec_stop_source_request(&c->stop); /* cancels the op in flight */
+}
+
+static void conn_set_deadline(struct conn *c, int ms)
+{
+	c->deadline = exec_scheduler_now(c->w->sched) + (exec_time)ms * EXEC_NS_PER_MS;
+	if (!c->timer_armed) {
+		c->timer.fn = conn_timer_fired;
+		c->timer_armed =
+			exec_scheduler_submit_at(c->w->sched, &c->timer, c->deadline) == 0;
+	}
+}
+
+/* ---- the connection's receiver ------------------------------------------- */
+
+static void conn_start(struct conn *c, exec_sender *s, enum conn_io io)
+{
+	c->io = io;
+	if (exec_connect(s, c->op, &c->rcv) != 0) {
+		c->io = IO_NONE;
+		conn_close(c);
+		return;
+	}
+	exec_start((exec_op *)(void *)c->op);
+}
+
+static void conn_linger_next(struct conn *c)
+{
+	if (c->lingered > LINGER_MAX_BYTES || c->timed_out || c->w->stopping) {
+		conn_close(c);
+		return;
+	}
+	conn_start(c, c->recv_s, IO_LINGER);
+}
+
+static void conn_on_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, rcv);
+	int64_t res = n ? exec_value_as_i64(&v[0]) : 0;
+	enum conn_io io = c->io;
+	c->io = IO_NONE;
+	switch (io) {
+	case IO_RECV:
+		if (res <= 0) { /* the peer closed */
+			conn_close(c);
+			return;
+		}
+		c->in_off = 0;
+		c->in_len = (size_t)res;
+		break;
+	case IO_SEND:
+		http_conn_sent(&c->http, (size_t)res);
+		break;
+	case IO_LINGER:
+		if (res <= 0) {
+			conn_close(c);
+			return;
+		}
+		c->lingered += (size_t)res;
+		conn_linger_next(c);
+		return;
+	case IO_NONE:
+		break;
+	}
+	if (c->w->stopping) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+static void conn_on_error(exec_receiver *r, int err)
+{
+	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, rcv);
+	(void)err; /* -ECONNRESET, -EPIPE ...: this connection only */
+	c->io = IO_NONE;
+	conn_close(c);
+}
+
+static void conn_on_stopped(exec_receiver *r)
+{
+	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, rcv);
+	enum conn_io io = c->io;
+	c->io = IO_NONE;
+	if (io != IO_RECV || c->w->stopping) {
+		conn_close(c); /* a send or linger that timed out, or shutdown */
+		return;
+	}
+	/* A receive timed out: 408 for a request in progress, nothing for an
+	 * idle connection. The source stays "requested": take a fresh one
+	 * (no operation is registered on it now) for the last send. */
+	exec_stop_source_init(&c->stop);
+	c->timed_out = false;
+	http_conn_timeout(&c->http);
+	c->in_off = c->in_len = 0;
+	conn_process(c);
+}
+
+static const exec_env *conn_get_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, struct conn, rcv)->env;
+}
+
+static const exec_receiver_ops conn_rcv_ops = {
+	.set_value = conn_on_value,
+	.set_error = conn_on_error,
+	.set_stopped = conn_on_stopped,
+	.get_env = conn_get_env,
+};
+
+/* ---- the protocol loop --------------------------------------------------- */
+
+static void conn_process(struct conn *c)
+{
+	for (;;) {
+		size_t n = http_conn_input(&c->http, c->in + c->in_off,
+					   c->in_len - c->in_off);
+		c->in_off += n;
+		if (c->http.out_len > 0) {
+			c->iov.iov_base = c->http.out;
+			c->iov.iov_len = c->http.out_len;
+			conn_set_deadline(c, c->w->srv->opt.request_ms);
+			conn_start(c, c->send_s, IO_SEND);
+			return;
+		}
+		if (http_conn_closing(&c->http)) {
+			/* Lingering close: the client reads our last answer. */
+			shutdown(c->fd, SHUT_WR);
+			exec_stop_source_init(&c->stop);
+			c->timed_out = false;
+			conn_set_deadline(c, LINGER_MS);
+			conn_linger_next(c);
+			return;
+		}
+		if (c->in_off < c->in_len)
+			continue; /* output was full; more pipelined input */
+		conn_set_deadline(c, http_conn_idle(&c->http) ? c->w->srv->opt.idle_ms
+							       : c->w->srv->opt.request_ms);
+		conn_start(c, c->recv_s, IO_RECV);
+		return;
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->dead)
+		return;
+	c->dead = true;
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	if (c->timer_armed)
+		exec_scheduler_cancel(w->sched, &c->timer); /* fires STOPPED */
+	conn_maybe_free(c);
+}
+
+static void conn_open(void *ctx, int fd)
+{
+	struct worker *w = ctx;
+	w->served++;
+	if (w->stopping || w->nconns >= w->srv->opt.max_conns) {
+		close(fd);
+		return;
+	}
+	struct conn *c = malloc(sizeof *c); /* per connection, not per request */
+	if (!c) {
+		close(fd);
+		return;
+	}
+	memset(c, 0, offsetof(struct conn, op));
+	c->w = w;
+	c->fd = fd;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	exec_stop_source_init(&c->stop);
+	c->env = exec_env_empty;
+	c->env.stop_token = exec_stop_source_token(&c->stop);
+	c->env.scheduler = w->sched;
+	c->rcv.ops = &conn_rcv_ops;
+	c->iov.iov_base = c->http.out;
+	c->msg.msg_iov = &c->iov;
+	c->msg.msg_iovlen = 1;
+	http_conn_init(&c->http);
+	c->recv_s = exec_io_recv(w->loop, fd, c->in, IN_CAP, 0);
+	c->send_s = exec_io_sendmsg(w->loop, fd, &c->msg, MSG_NOSIGNAL);
+	if (exec_sender_build_error(c->recv_s) || exec_sender_build_error(c->send_s) ||
+	    exec_sender_op_size(c->recv_s) > OP_CAP ||
+	    exec_sender_op_size(c->send_s) > OP_CAP) {
+		exec_sender_free(c->recv_s);
+		exec_sender_free(c->send_s);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	conn_process(c);
+}
+
+/* ---- accepting ----------------------------------------------------------- */
+
+static void accept_start(struct worker *w);
+
+static void accept_retry_fired(exec_task *t, int status)
+{
+	struct worker *w = EXEC_CONTAINER_OF(t, struct worker, accept_retry);
+	w->retry_armed = false;
+	if (status == 0 && !w->stopping)
+		accept_start(w);
+	worker_maybe_done(w);
+}
+
+static void accept_on_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	struct worker *w = EXEC_CONTAINER_OF(r, struct worker, accept_rcv);
+	w->accepting = false; /* not expected: multishot never sends a value */
+	worker_maybe_done(w);
+}
+
+static void accept_on_error(exec_receiver *r, int err)
+{
+	struct worker *w = EXEC_CONTAINER_OF(r, struct worker, accept_rcv);
+	w->accepting = false;
+	if (w->stopping) {
+		worker_maybe_done(w);
+		return;
+	}
+	/* EMFILE / ENFILE / ENOMEM: pause accepting, keep serving. */
+	(void)err;
+	w->accept_retry.fn = accept_retry_fired;
+	w->retry_armed = exec_scheduler_submit_at(
+				 w->sched, &w->accept_retry,
+				 exec_scheduler_now(w->sched) +
+					 ACCEPT_PAUSE_MS * EXEC_NS_PER_MS) == 0;
+}
+
+static void accept_on_stopped(exec_receiver *r)
+{
+	struct worker *w = EXEC_CONTAINER_OF(r, struct worker, accept_rcv);
+	w->accepting = false;
+	worker_maybe_done(w);
+}
+
+static const exec_env *accept_get_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, struct worker, accept_rcv)->accept_env;
+}
+
+static const exec_receiver_ops accept_rcv_ops = {
+	.set_value = accept_on_value,
+	.set_error = accept_on_error,
+	.set_stopped = accept_on_stopped,
+	.get_env = accept_get_env,
+};
+
+static void accept_start(struct worker *w)
+{
+	w->accepting = true;
+	if (exec_connect(w->accept_s, w->accept_op, &w->accept_rcv) != 0) {
+		w->accepting = false;
+		fprintf(stderr, "http_server: cannot connect the accept sender\n");
+		return;
+	}
+	exec_start((exec_op *)w->accept_op);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+static void worker_maybe_done(struct worker *w)
+{
+	if (w->stopping && !w->loop_stopped && w->nconns == 0 && !w->accepting &&
+	    !w->retry_armed) {
+		w->loop_stopped = true;
+		exec_io_loop_stop(w->loop);
+	}
+}
+
+/* Runs on the loop: stop accepting, cancel every connection's operation;
+ * each connection is freed as its operation completes. */
+static void worker_shutdown(exec_task *t, int status)
+{
+	struct worker *w = EXEC_CONTAINER_OF(t, struct worker, shutdown_task);
+	w->stopping = true;
+	if (w->accepting)
+		exec_stop_source_request(&w->accept_stop);
+	if (w->retry_armed)
+		exec_scheduler_cancel(w->sched, &w->accept_retry);
+	for (struct conn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		exec_stop_source_request(&c->stop);
+	}
+	worker_maybe_done(w);
+}
+
+static void worker_setup(exec_io_loop *loop, unsigned index, void *ctx)
+{
+	struct server *srv = ctx;
+	struct worker *w = &srv->workers[index];
+	w->loop = loop;
+	w->sched = exec_io_loop_scheduler(loop);
+	exec_stop_source_init(&w->accept_stop);
+	w->accept_env = exec_env_empty;
+	w->accept_env.stop_token = exec_stop_source_token(&w->accept_stop);
+	w->accept_env.scheduler = w->sched;
+	w->accept_rcv.ops = &accept_rcv_ops;
+	w->accept_s = exec_io_accept_multishot(loop, w->listen_fd, SOCK_CLOEXEC,
+					       conn_open, w);
+	int err = exec_sender_build_error(w->accept_s);
+	if (!err) {
+		w->accept_op = aligned_alloc(exec_sender_op_align(w->accept_s),
+					     (exec_sender_op_size(w->accept_s) +
+					      exec_sender_op_align(w->accept_s) - 1) &
+						     ~(exec_sender_op_align(w->accept_s) - 1));
+		if (!w->accept_op)
+			err = -ENOMEM;
+	}
+	if (!err)
+		accept_start(w);
+	else
+		w->loop_stopped = true, exec_io_loop_stop(loop);
+	pthread_mutex_lock(&srv->mu);
+	if (err && !srv->setup_error)
+		srv->setup_error = err;
+	srv->ready++;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: http_server [--port P] [--threads N] [--idle-timeout MS]\n"
+		   "                   [--request-timeout MS] [--max-conns M]\n"
+		   "                   [--max-seconds S] [--self-test]\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"port", required_argument, NULL, 'p'},
+		{"threads", required_argument, NULL, 't'},
+		{"idle-timeout", required_argument, NULL, 'i'},
+		{"request-timeout", required_argument, NULL, 'r'},
+		{"max-conns", required_argument, NULL, 'm'},
+		{"max-seconds", required_argument, NULL, 's'},
+		{"self-test", no_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct options){.port = 8080, .threads = 0, .idle_ms = -1,
+			      .request_ms = -1, .max_conns = 15000, .max_seconds = 0};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': o->port = atoi(optarg); break;
+		case 't': o->threads = (unsigned)atoi(optarg); break;
+		case 'i': o->idle_ms = atoi(optarg); break;
+		case 'r': o->request_ms = atoi(optarg); break;
+		case 'm': o->max_conns = atoi(optarg); break;
+		case 's': o->max_seconds = atoi(optarg); break;
+		case 'T': o->self_test = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (o->self_test) {
+		o->port = 0;
+		if (o->threads == 0)
+			o->threads = 2;
+		if (o->idle_ms < 0)
+			o->idle_ms = 300;
+		if (o->request_ms < 0)
+			o->request_ms = 300;
+	}
+	if (o->threads == 0)
+		o->threads = 1;
+	if (o->idle_ms < 0)
+		o->idle_ms = 60000;
+	if (o->request_ms < 0)
+		o->request_ms = 10000;
+	if (o->port < 0 || o->port > 65535 || o->threads > 256 || o->idle_ms <= 0 ||
+	    o->request_ms <= 0 || o->max_conns <= 0 || o->max_seconds < 0) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct server srv;
+	memset(&srv, 0, sizeof srv);
+	if (parse_options(argc, argv, &srv.opt) < 0)
+		return 2;
+	srv.n = srv.opt.threads;
+	pthread_mutex_init(&srv.mu, NULL);
+	pthread_cond_init(&srv.cv, NULL);
+	srv.workers = calloc(srv.n, sizeof *srv.workers);
+	if (!srv.workers)
+		return 1;
+
+	/* All listeners first, so that every loop shares one port even when
+	 * the first picked it (port 0). */
+	for (unsigned i = 0; i < srv.n; i++) {
+		uint16_t bound = 0;
+		int fd = exec_reuseport_listen("127.0.0.1",
+					       i ? srv.port : (uint16_t)srv.opt.port,
+					       4096, &bound);
+		if (fd < 0) {
+			fprintf(stderr, "http_server: listen on port %d: %s\n",
+				srv.opt.port, strerror(-fd));
+			return 1;
+		}
+		if (i == 0)
+			srv.port = bound;
+		srv.workers[i].srv = &srv;
+		srv.workers[i].listen_fd = fd;
+		srv.workers[i].shutdown_task.fn = worker_shutdown;
+	}
+
+	/* Signals are taken by sigwait in this thread only. */
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	exec_io_loop_group *group;
+	int rc = exec_io_loop_group_start(&group, srv.n, NULL, worker_setup, &srv);
+	if (rc < 0) {
+		fprintf(stderr, "http_server: starting the loops: %s\n", strerror(-rc));
+		return 1;
+	}
+	pthread_mutex_lock(&srv.mu);
+	while (srv.ready < srv.n)
+		pthread_cond_wait(&srv.cv, &srv.mu);
+	pthread_mutex_unlock(&srv.mu);
+	int status = 0;
+	if (srv.setup_error) {
+		fprintf(stderr, "http_server: setup: %s\n", strerror(-srv.setup_error));
+		status = 1;
+	} else {
+		printf("listening on 127.0.0.1:%u (%u thread%s, %s)\n", srv.port, srv.n,
+		       srv.n == 1 ? "" : "s",
+		       exec_io_loop_backend_name(srv.workers[0].loop));
+		fflush(stdout);
+		if (srv.opt.self_test) {
+			int failed = http_selftest_run(srv.port, srv.opt.idle_ms);
+			printf("self-test: %s (%d failed)\n", failed ? "FAILED" : "passed",
+			       failed);
+			status = failed ? 1 : 0;
+		} else {
+			struct timespec limit = {srv.opt.max_seconds, 0};
+			int sig = srv.opt.max_seconds > 0 ? sigtimedwait(&sigs, NULL, &limit)
+							   : sigwaitinfo(&sigs, NULL);
+			(void)sig;
+		}
+	}
+	unsigned long long served = 0;
+	for (unsigned i = 0; i < srv.n; i++) {
+		struct worker *w = &srv.workers[i];
+		if (!w->loop_stopped)
+			exec_scheduler_submit(w->sched, &w->shutdown_task);
+	}
+	exec_io_loop_group_join(group);
+	for (unsigned i = 0; i < srv.n; i++) {
+		struct worker *w = &srv.workers[i];
+		served += w->served;
+		exec_sender_free(w->accept_s);
+		free(w->accept_op);
+		close(w->listen_fd);
+	}
+	if (!srv.opt.self_test)
+		printf("stopped after %llu connections\n", served);
+	free(srv.workers);
+	return status;
+}
