@@ -79,7 +79,8 @@ typedef struct exec_io_features {
 int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts);
 
 /* Destroys an idle loop: nobody in run, no I/O in flight (every sender
- * completed). Tasks still queued are dropped without running. NULL-safe. */
+ * completed). Tasks and timers still queued run with EXEC_STOPPED (on the
+ * calling thread). NULL-safe. */
 void exec_io_loop_destroy(exec_io_loop *loop);
 
 /* The loop's scheduler: schedule(), schedule_at/after, continues_on ...

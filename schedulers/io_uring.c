@@ -1,0 +1,838 @@
+/* The I/O loop: task queues, timers, wake-ups and the io_uring backend.
+ * The epoll backend lives in io_epoll.c; the loop core below calls it when
+ * loop->backend is EXEC_IO_BACKEND_EPOLL. */
+#include "schedulers/io_loop_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exec/error.h"
+
+#define STATUS(t) ((t)->sched_private[0].u)
+
+/* The loop running on this thread (innermost), for "am I on the loop". */
+static _Thread_local exec_io_loop *current
+	__attribute__((tls_model("initial-exec")));
+
+bool exec_io_loop_on_thread(const exec_io_loop *loop)
+{
+	return current == loop;
+}
+
+/* ---- task queues ---- */
+
+static void push_local(exec_io_loop *loop, exec_task *t, int status)
+{
+	STATUS(t) = (uintptr_t)(intptr_t)status;
+	t->next = NULL;
+	if (loop->tail)
+		loop->tail->next = t;
+	else
+		loop->head = t;
+	loop->tail = t;
+}
+
+/* Wakes the loop if it is (about to be) blocked. The CAS lets exactly one
+ * of many concurrent submitters pay for the write per sleep. */
+static void wake(exec_io_loop *loop)
+{
+	if (AO_load_full(&loop->sleeping) &&
+	    AO_compare_and_swap_full(&loop->sleeping, 1, 0)) {
+		uint64_t one = 1;
+		ssize_t n = write(loop->wake_fd, &one, sizeof one);
+		(void)n;
+	}
+}
+
+static void push_remote(exec_io_loop *loop, exec_task *t)
+{
+	STATUS(t) = 0;
+	AO_t old;
+	do {
+		old = AO_load(&loop->remote);
+		t->next = (exec_task *)old;
+	} while (!AO_compare_and_swap_full(&loop->remote, old, (AO_t)t));
+	wake(loop);
+}
+
+/* Moves the remote LIFO to the local FIFO, restoring submission order. */
+static bool drain_remote(exec_io_loop *loop)
+{
+	if (!AO_load(&loop->remote))
+		return false;
+	AO_t old;
+	do {
+		old = AO_load_acquire(&loop->remote);
+	} while (!AO_compare_and_swap_full(&loop->remote, old, 0));
+	exec_task *rev = NULL, *t = (exec_task *)old;
+	while (t) {
+		exec_task *n = t->next;
+		t->next = rev;
+		rev = t;
+		t = n;
+	}
+	while (rev) {
+		exec_task *n = rev->next;
+		push_local(loop, rev, (int)(intptr_t)STATUS(rev));
+		rev = n;
+	}
+	return true;
+}
+
+static int io_submit(exec_scheduler *s, exec_task *t)
+{
+	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+	if (current == loop)
+		push_local(loop, t, 0);
+	else
+		push_remote(loop, t);
+	return 0;
+}
+
+static int io_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
+{
+	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+	t->deadline = deadline;
+	pthread_mutex_lock(&loop->timer_mu);
+	exec_task *top = exec_timer_heap_top(&loop->timers);
+	exec_timer_heap_push(&loop->timers, t);
+	AO_fetch_and_add1(&loop->ntimers);
+	bool earlier = !top || deadline < top->deadline;
+	pthread_mutex_unlock(&loop->timer_mu);
+	/* A sleeping loop computed its timeout from the old earliest timer. */
+	if (current != loop && earlier)
+		wake(loop);
+	return 0;
+}
+
+static void io_cancel(exec_scheduler *s, exec_task *t)
+{
+	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+	pthread_mutex_lock(&loop->timer_mu);
+	bool removed = exec_timer_heap_remove(&loop->timers, t);
+	if (removed) {
+		/* Stays counted in ntimers until the loop runs it. */
+		t->next = loop->cancelled;
+		loop->cancelled = t;
+	}
+	pthread_mutex_unlock(&loop->timer_mu);
+	if (removed && current != loop)
+		wake(loop);
+}
+
+static exec_time io_now(exec_scheduler *s)
+{
+	(void)s;
+	return exec_clock_now();
+}
+
+static const exec_scheduler_ops io_loop_ops = {
+	.name = "io_loop",
+	.flags = EXEC_SCHED_TIMED,
+	.submit = io_submit,
+	.submit_at = io_submit_at,
+	.cancel = io_cancel,
+	.now = io_now,
+};
+
+exec_scheduler *exec_io_loop_scheduler(exec_io_loop *loop)
+{
+	return &loop->sched;
+}
+
+exec_io_loop *exec_io_loop_from_scheduler(exec_scheduler *s)
+{
+	if (!s || s->ops != &io_loop_ops)
+		return NULL;
+	return EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+}
+
+/* Moves cancelled and due timers to the ready FIFO (cancelled first, with
+ * EXEC_STOPPED). Returns the next deadline, or -1. */
+static exec_time promote_timers(exec_io_loop *loop)
+{
+	if (!AO_load_acquire(&loop->ntimers))
+		return -1;
+	pthread_mutex_lock(&loop->timer_mu);
+	size_t moved = 0;
+	exec_task *c = loop->cancelled, *rev = NULL;
+	loop->cancelled = NULL;
+	while (c) { /* restore cancel order */
+		exec_task *n = c->next;
+		c->next = rev;
+		rev = c;
+		c = n;
+	}
+	while (rev) {
+		exec_task *n = rev->next;
+		push_local(loop, rev, EXEC_STOPPED);
+		moved++;
+		rev = n;
+	}
+	exec_task *t = exec_timer_heap_top(&loop->timers);
+	if (t) {
+		exec_time now = exec_clock_now();
+		while ((t = exec_timer_heap_top(&loop->timers)) && t->deadline <= now) {
+			exec_timer_heap_pop(&loop->timers);
+			push_local(loop, t, 0);
+			moved++;
+		}
+	}
+	exec_time next = t ? t->deadline : -1;
+	if (moved)
+		AO_fetch_and_add(&loop->ntimers, (AO_t)-(AO_t)moved);
+	pthread_mutex_unlock(&loop->timer_mu);
+	return next;
+}
+
+/* Runs the tasks that are ready now (not the ones they queue: those wait
+ * for the next iteration, so I/O completions are not starved). */
+static int run_ready(exec_io_loop *loop)
+{
+	exec_task *t = loop->head, *last = loop->tail;
+	if (!t)
+		return 0;
+	int ran = 0;
+	for (;;) {
+		exec_task *n = t->next;
+		bool end = t == last;
+		loop->head = n;
+		if (end) {
+			/* Tasks queued from now on start a new list. */
+			loop->head = NULL;
+			loop->tail = NULL;
+		}
+		int status = (int)(intptr_t)STATUS(t);
+		t->fn(t, status);
+		ran++;
+		if (end)
+			break;
+		t = n;
+	}
+	return ran;
+}
+
+/* ---- io_uring backend ---- */
+
+static struct io_uring_sqe *get_sqe(exec_io_loop *loop);
+
+static void arm_wake(exec_io_loop *loop)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+	io_uring_prep_read(sqe, loop->wake_fd, &loop->wake_buf,
+			   sizeof loop->wake_buf, 0);
+	io_uring_sqe_set_data64(sqe, UD_WAKE);
+}
+
+/* Delivers the completions in the CQ ring. */
+static int reap(exec_io_loop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int ran = 0;
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		n++;
+		uint64_t ud = cqe->user_data;
+		int32_t res = cqe->res;
+		uint32_t fl = cqe->flags;
+		/* Advance first: the callback may submit and reap again. */
+		io_uring_cq_advance(&loop->ring, 1);
+		n--;
+		switch (ud & UD_MASK) {
+		case UD_OP: {
+			io_req *q = (io_req *)(uintptr_t)ud;
+			if (!q) /* liburing's internal timeout (no EXT_ARG) */
+				break;
+			if (!(fl & IORING_CQE_F_MORE))
+				loop->inflight--;
+			q->done(q, res, fl);
+			ran++;
+			break;
+		}
+		case UD_CANCEL: {
+			io_req *q = (io_req *)(uintptr_t)(ud & ~(uint64_t)UD_MASK);
+			loop->inflight--;
+			q->cancel_done(q, res, fl);
+			ran++;
+			break;
+		}
+		case UD_WAKE:
+			arm_wake(loop);
+			break;
+		default:
+			break;
+		}
+	}
+	(void)n;
+	return ran;
+}
+
+/* Submits what is queued; -EBUSY / -EAGAIN (the CQ is backed up or the
+ * kernel is short of memory) are handled by reaping first. */
+static int submit_pending(exec_io_loop *loop, bool get_events)
+{
+	for (;;) {
+		int rc = get_events && loop->features.defer_taskrun
+				 ? io_uring_submit_and_get_events(&loop->ring)
+				 : io_uring_submit(&loop->ring);
+		if (rc >= 0 || rc == -EINTR)
+			return 0;
+		if (rc != -EBUSY && rc != -EAGAIN)
+			return rc;
+		io_uring_get_events(&loop->ring);
+		if (!reap(loop))
+			return 0; /* retried on the next iteration */
+	}
+}
+
+static struct io_uring_sqe *get_sqe(exec_io_loop *loop)
+{
+	struct io_uring_sqe *sqe;
+	while (!(sqe = io_uring_get_sqe(&loop->ring))) {
+		/* SQ full: hand the batch to the kernel and retry. */
+		int rc = io_uring_submit(&loop->ring);
+		if (rc == -EBUSY || rc == -EAGAIN) {
+			io_uring_get_events(&loop->ring);
+			reap(loop);
+		}
+	}
+	return sqe;
+}
+
+static void uring_prep(exec_io_loop *loop, struct io_uring_sqe *sqe, io_req *q)
+{
+	switch ((io_kind)q->kind) {
+	case IOQ_READ:
+		io_uring_prep_read(sqe, q->fd, q->addr, q->len, q->off);
+		break;
+	case IOQ_WRITE:
+		io_uring_prep_write(sqe, q->fd, q->addr, q->len, q->off);
+		break;
+	case IOQ_READV:
+		io_uring_prep_readv(sqe, q->fd, q->addr, q->len, q->off);
+		break;
+	case IOQ_WRITEV:
+		io_uring_prep_writev(sqe, q->fd, q->addr, q->len, q->off);
+		break;
+	case IOQ_RECV:
+		io_uring_prep_recv(sqe, q->fd, q->addr, q->len, (int)q->flags);
+		break;
+	case IOQ_SEND:
+		io_uring_prep_send(sqe, q->fd, q->addr, q->len, (int)q->flags);
+		break;
+	case IOQ_RECVMSG:
+		io_uring_prep_recvmsg(sqe, q->fd, q->addr, q->flags);
+		break;
+	case IOQ_SENDMSG:
+		io_uring_prep_sendmsg(sqe, q->fd, q->addr, q->flags);
+		break;
+	case IOQ_ACCEPT:
+		if (q->multishot)
+			io_uring_prep_multishot_accept(sqe, q->fd, q->addr, q->addr2,
+						       (int)q->flags);
+		else
+			io_uring_prep_accept(sqe, q->fd, q->addr, q->addr2,
+					     (int)q->flags);
+		break;
+	case IOQ_CONNECT:
+		io_uring_prep_connect(sqe, q->fd, q->addr, q->len);
+		break;
+	case IOQ_CLOSE:
+		io_uring_prep_close(sqe, q->fd);
+		break;
+	case IOQ_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, q->fd, (int)q->mode);
+		break;
+	case IOQ_OPENAT:
+		io_uring_prep_openat(sqe, q->fd, q->addr, (int)q->flags, q->mode);
+		break;
+	case IOQ_FSYNC:
+		io_uring_prep_fsync(sqe, q->fd, q->flags);
+		break;
+	case IOQ_STATX:
+		io_uring_prep_statx(sqe, q->fd, q->addr, (int)q->flags, q->mode,
+				    q->addr2);
+		break;
+	case IOQ_POLL:
+		io_uring_prep_poll_add(sqe, q->fd, q->flags);
+		break;
+	case IOQ_RECV_PROVIDED:
+		io_uring_prep_recv(sqe, q->fd, NULL, (uint32_t)q->ring->size,
+				   (int)q->flags);
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = q->ring->group;
+		break;
+	}
+	(void)loop;
+}
+
+void exec_io_loop_submit_req_(exec_io_loop *loop, io_req *q)
+{
+	loop->inflight++;
+	if (loop->backend == EXEC_IO_BACKEND_EPOLL) {
+		exec_io_epoll_submit_(loop, q);
+		return;
+	}
+	struct io_uring_sqe *sqe = get_sqe(loop);
+	uring_prep(loop, sqe, q);
+	io_uring_sqe_set_data(sqe, q);
+}
+
+void exec_io_loop_cancel_req_(exec_io_loop *loop, io_req *q)
+{
+	loop->inflight++;
+	if (loop->backend == EXEC_IO_BACKEND_EPOLL) {
+		exec_io_epoll_cancel_(loop, q);
+		return;
+	}
+	struct io_uring_sqe *sqe = get_sqe(loop);
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)q, 0);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)q | UD_CANCEL);
+}
+
+/* ---- setup ---- */
+
+static bool io_uring_disabled_by_sysctl(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+	if (!f)
+		return false;
+	int v = 0;
+	if (fscanf(f, "%d", &v) != 1)
+		v = 0;
+	fclose(f);
+	/* 1: only the io_uring_group may use it; setup then says EPERM. */
+	return v == 2;
+}
+
+static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
+{
+	unsigned entries = o && o->entries ? o->entries : 256;
+	bool si = !(o && o->no_single_issuer);
+	/* Flag sets from the most to the least wanted; EINVAL drops one. */
+	const unsigned sets[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_R_DISABLED,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	int rc = -EINVAL;
+	unsigned used = 0;
+	for (size_t i = si ? 0 : 2; i < sizeof sets / sizeof sets[0]; i++) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof p);
+		p.flags = sets[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = entries * 4;
+		rc = io_uring_queue_init_params(entries, &loop->ring, &p);
+		if (rc == -EINVAL) {
+			p.flags &= ~(unsigned)IORING_SETUP_SUBMIT_ALL;
+			rc = io_uring_queue_init_params(entries, &loop->ring, &p);
+		}
+		if (rc == 0) {
+			used = sets[i];
+			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+			loop->features.sq_entries = p.sq_entries;
+			loop->features.cq_entries = p.cq_entries;
+			break;
+		}
+		if (rc != -EINVAL)
+			return rc;
+	}
+	if (rc < 0)
+		return rc;
+	loop->features.single_issuer = used & IORING_SETUP_SINGLE_ISSUER;
+	loop->features.defer_taskrun = used & IORING_SETUP_DEFER_TASKRUN;
+	loop->features.coop_taskrun = used & IORING_SETUP_COOP_TASKRUN;
+	loop->enabled = !(used & IORING_SETUP_R_DISABLED);
+	struct io_uring_probe *pr = io_uring_get_probe_ring(&loop->ring);
+	if (pr) {
+		/* Opcodes of the same release stand in for flag features that
+		 * have no probe: SOCKET (5.19) for multishot accept and buffer
+		 * rings, SEND_ZC (6.0) for multishot recv. */
+		bool k519 = io_uring_opcode_supported(pr, IORING_OP_SOCKET);
+		loop->features.multishot_accept = k519;
+		loop->features.buf_ring = k519;
+		loop->features.async_cancel_fd = k519;
+		loop->features.multishot_recv =
+			io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
+		loop->features.msg_ring =
+			io_uring_opcode_supported(pr, IORING_OP_MSG_RING);
+		io_uring_free_probe(pr);
+	}
+	return 0;
+}
+
+int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	exec_io_loop *loop = calloc(1, sizeof *loop);
+	if (!loop)
+		return -ENOMEM;
+	loop->sched.ops = &io_loop_ops;
+	loop->epfd = -1;
+	exec_timer_heap_init(&loop->timers);
+	int rc = pthread_mutex_init(&loop->timer_mu, NULL);
+	if (rc) {
+		free(loop);
+		return -rc;
+	}
+	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->wake_fd < 0) {
+		rc = -errno;
+		goto fail_mu;
+	}
+	exec_io_backend want = opts ? opts->backend : EXEC_IO_BACKEND_AUTO;
+	if (want == EXEC_IO_BACKEND_AUTO) {
+		const char *env = getenv("CEXEC_FORCE_EPOLL");
+		if ((env && strcmp(env, "1") == 0) || io_uring_disabled_by_sysctl())
+			want = EXEC_IO_BACKEND_EPOLL;
+	}
+	rc = -ENOSYS;
+	if (want != EXEC_IO_BACKEND_EPOLL) {
+		rc = uring_init(loop, opts);
+		if (rc == 0)
+			loop->backend = EXEC_IO_BACKEND_URING;
+		else if (want == EXEC_IO_BACKEND_URING ||
+			 (rc != -EPERM && rc != -ENOSYS && rc != -EACCES))
+			goto fail_fd;
+	}
+	if (rc < 0) {
+		memset(&loop->features, 0, sizeof loop->features);
+		rc = exec_io_epoll_init_(loop);
+		if (rc < 0)
+			goto fail_fd;
+		loop->backend = EXEC_IO_BACKEND_EPOLL;
+	}
+	*out = loop;
+	return 0;
+fail_fd:
+	close(loop->wake_fd);
+fail_mu:
+	pthread_mutex_destroy(&loop->timer_mu);
+	free(loop);
+	return rc;
+}
+
+void exec_io_loop_destroy(exec_io_loop *loop)
+{
+	if (!loop)
+		return;
+	/* Queued work ends with EXEC_STOPPED, as the scheduler contract says
+	 * for a scheduler that shuts down. */
+	exec_io_loop *saved = current;
+	current = loop;
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		drain_remote(loop);
+		pthread_mutex_lock(&loop->timer_mu);
+		exec_task *t;
+		while ((t = exec_timer_heap_pop(&loop->timers))) {
+			t->next = loop->cancelled;
+			loop->cancelled = t;
+		}
+		pthread_mutex_unlock(&loop->timer_mu);
+		promote_timers(loop);
+		if (!loop->head)
+			break;
+		for (t = loop->head; t; t = t->next)
+			STATUS(t) = EXEC_STOPPED;
+		run_ready(loop);
+	}
+	current = saved;
+	if (loop->backend == EXEC_IO_BACKEND_URING)
+		io_uring_queue_exit(&loop->ring);
+	else
+		exec_io_epoll_destroy_(loop);
+	close(loop->wake_fd);
+	pthread_mutex_destroy(&loop->timer_mu);
+	free(loop);
+}
+
+const char *exec_io_loop_backend_name(const exec_io_loop *loop)
+{
+	return loop->backend == EXEC_IO_BACKEND_EPOLL ? "epoll" : "io_uring";
+}
+
+exec_io_backend exec_io_loop_backend(const exec_io_loop *loop)
+{
+	return loop->backend;
+}
+
+const exec_io_features *exec_io_loop_features(const exec_io_loop *loop)
+{
+	return &loop->features;
+}
+
+/* ---- running ---- */
+
+/* First entry on the running thread: with R_DISABLED the ring binds its
+ * single issuer here, not at creation. */
+static int enter(exec_io_loop *loop)
+{
+	if (loop->backend != EXEC_IO_BACKEND_URING)
+		return 0;
+	if (!loop->enabled) {
+		/* liburing 2.3 declares io_uring_enable_rings but does not
+		 * export it: register directly. */
+		long rc = syscall(__NR_io_uring_register, loop->ring.ring_fd,
+				  IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		if (rc < 0)
+			return -errno;
+		loop->enabled = true;
+	}
+	if (!loop->wake_armed) {
+		loop->wake_armed = true;
+		arm_wake(loop);
+	}
+	return 0;
+}
+
+static struct __kernel_timespec to_ts(int64_t ns)
+{
+	struct __kernel_timespec ts;
+	ts.tv_sec = ns / EXEC_NS_PER_S;
+	ts.tv_nsec = ns % EXEC_NS_PER_S;
+	return ts;
+}
+
+/* Waits for I/O (timeout_ns: -1 forever, 0 poll) and delivers it. */
+static int wait_io(exec_io_loop *loop, int64_t timeout_ns)
+{
+	if (loop->backend == EXEC_IO_BACKEND_EPOLL) {
+		return exec_io_epoll_wait_(loop, timeout_ns);
+	}
+	int rc;
+	if (timeout_ns == 0) {
+		rc = submit_pending(loop, true);
+	} else {
+		struct io_uring_cqe *cqe;
+		if (timeout_ns < 0) {
+			rc = io_uring_submit_and_wait(&loop->ring, 1);
+		} else {
+			struct __kernel_timespec ts = to_ts(timeout_ns);
+			rc = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1,
+							      &ts, NULL);
+		}
+		if (rc == -ETIME || rc == -EINTR || rc == -EBUSY || rc == -EAGAIN)
+			rc = 0;
+	}
+	if (rc < 0)
+		return rc;
+	return reap(loop);
+}
+
+static int iteration(exec_io_loop *loop, bool block)
+{
+	int ran = 0;
+	drain_remote(loop);
+	exec_time next = promote_timers(loop);
+	ran += run_ready(loop);
+	if (ran) {
+		next = promote_timers(loop);
+		drain_remote(loop);
+	}
+	bool more = loop->head != NULL;
+	int rc;
+	if (more || ran || !block || AO_load(&loop->stop)) {
+		/* Busy: submit what the tasks queued and pick up completions
+		 * without sleeping; with DEFER_TASKRUN completions need an
+		 * enter, done every iteration that has work in flight. */
+		if (loop->backend == EXEC_IO_BACKEND_URING) {
+			bool sq = io_uring_sq_ready(&loop->ring) > 0;
+			if (sq || (loop->inflight && (++loop->busy_rounds & 15) == 0) ||
+			    !more) {
+				rc = submit_pending(loop, true);
+				if (rc < 0)
+					return rc;
+			}
+			rc = reap(loop);
+		} else {
+			rc = exec_io_epoll_wait_(loop, 0);
+		}
+		return rc < 0 ? rc : ran + rc;
+	}
+	/* Nothing ready: sleep until I/O, a wake-up or the next timer. The
+	 * sleeping flag is published before the last look at the remote
+	 * queue, so a submitter either sees it or we see its task. */
+	AO_store_full(&loop->sleeping, 1);
+	int64_t timeout = -1;
+	if (AO_load_full(&loop->remote) || AO_load_full(&loop->stop)) {
+		timeout = 0;
+	} else if (next >= 0) {
+		exec_time now = exec_clock_now();
+		timeout = next > now ? next - now : 0;
+	} else if (AO_load_acquire(&loop->ntimers)) {
+		timeout = 0; /* a cancelled timer is waiting */
+	}
+	rc = wait_io(loop, timeout);
+	AO_store_full(&loop->sleeping, 0);
+	return rc < 0 ? rc : ran + rc;
+}
+
+int exec_io_loop_run_once(exec_io_loop *loop, bool block)
+{
+	exec_io_loop *saved = current;
+	current = loop;
+	int rc = enter(loop);
+	if (rc == 0)
+		rc = iteration(loop, block);
+	current = saved;
+	return rc;
+}
+
+int exec_io_loop_run(exec_io_loop *loop)
+{
+	exec_io_loop *saved = current;
+	current = loop;
+	int rc = enter(loop);
+	while (rc >= 0 && !AO_load_acquire(&loop->stop))
+		rc = iteration(loop, true);
+	AO_store_release(&loop->stop, 0);
+	current = saved;
+	return rc < 0 ? rc : 0;
+}
+
+void exec_io_loop_stop(exec_io_loop *loop)
+{
+	AO_store_full(&loop->stop, 1);
+	wake(loop);
+}
+
+static bool empty(exec_io_loop *loop)
+{
+	return !loop->head && !AO_load_acquire(&loop->remote) &&
+	       !AO_load_acquire(&loop->ntimers) && loop->inflight == 0;
+}
+
+int exec_io_loop_run_until_empty(exec_io_loop *loop)
+{
+	exec_io_loop *saved = current;
+	current = loop;
+	int rc = enter(loop);
+	while (rc >= 0 && !empty(loop))
+		rc = iteration(loop, true);
+	current = saved;
+	return rc < 0 ? rc : 0;
+}
+
+/* ---- sync_wait on the loop ---- */
+
+typedef struct loop_wait {
+	exec_receiver self;
+	exec_env env;
+	exec_result *r;
+	int rc;
+	bool done;
+} loop_wait;
+
+static void lw_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	loop_wait *w = EXEC_CONTAINER_OF(r, loop_wait, self);
+	w->done = true;
+	w->rc = 0;
+	if (!w->r)
+		return;
+	w->r->kind = EXEC_RESULT_VALUE;
+	w->r->count = n;
+	if (n > EXEC_RESULT_INLINE_VALUES) {
+		w->r->values = malloc(n * sizeof *v);
+		if (!w->r->values) {
+			w->r->values = w->r->inline_values;
+			w->r->kind = EXEC_RESULT_ERROR;
+			w->r->error = w->rc = -ENOMEM;
+			w->r->count = 0;
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		w->r->values[i] = v[i];
+}
+
+static void lw_error(exec_receiver *r, int err)
+{
+	loop_wait *w = EXEC_CONTAINER_OF(r, loop_wait, self);
+	w->done = true;
+	w->rc = err;
+	if (w->r) {
+		w->r->kind = EXEC_RESULT_ERROR;
+		w->r->error = err;
+	}
+}
+
+static void lw_stopped(exec_receiver *r)
+{
+	loop_wait *w = EXEC_CONTAINER_OF(r, loop_wait, self);
+	w->done = true;
+	w->rc = EXEC_STOPPED;
+	if (w->r)
+		w->r->kind = EXEC_RESULT_STOPPED;
+}
+
+static const exec_env *lw_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, loop_wait, self)->env;
+}
+
+static const exec_receiver_ops lw_ops = {lw_value, lw_error, lw_stopped, lw_env};
+
+int exec_io_loop_sync_wait_with_stop(exec_io_loop *loop, const exec_sender *s,
+				     exec_stop_token token, exec_result *r)
+{
+	if (r) {
+		memset(r, 0, sizeof *r);
+		r->values = r->inline_values;
+	}
+	if (!loop || !s)
+		return -EINVAL;
+	loop_wait w = {{&lw_ops}, {token, &loop->sched, NULL}, r, 0, false};
+	_Alignas(64) unsigned char stack[EXEC_SYNC_WAIT_STACK_OP];
+	void *storage = stack;
+	size_t size = exec_sender_op_size(s), align = exec_sender_op_align(s);
+	bool heap = size > sizeof stack || align > 64;
+	if (heap) {
+		storage = aligned_alloc(align, (size + align - 1) & ~(align - 1));
+		if (!storage)
+			return -ENOMEM;
+	}
+	int rc = exec_connect(s, storage, &w.self);
+	if (rc < 0) {
+		if (heap)
+			free(storage);
+		if (r) {
+			r->kind = EXEC_RESULT_ERROR;
+			r->error = rc;
+		}
+		return rc;
+	}
+	exec_io_loop *saved = current;
+	current = loop;
+	rc = enter(loop);
+	if (rc == 0) {
+		exec_start((exec_op *)storage);
+		while (!w.done) {
+			rc = iteration(loop, true);
+			if (rc < 0)
+				break;
+		}
+	}
+	current = saved;
+	if (heap && w.done)
+		free(storage);
+	return rc < 0 ? rc : w.rc;
+}
+
+int exec_io_loop_sync_wait(exec_io_loop *loop, const exec_sender *s,
+			   exec_result *r)
+{
+	return exec_io_loop_sync_wait_with_stop(loop, s, exec_stop_token_never(), r);
+}
