@@ -17,10 +17,6 @@
 #include "exec/transfer.h"
 #include "exec/trampoline.h"
 #include "exec/value.h"
-#include "exec/context.h"
-#include "exec/stack.h"
-#include "exec/fiber.h"
-#include "exec/coro.h"
 
 #include "algorithms/bulk.h"
 #include "algorithms/continues_on.h"
