@@ -32,10 +32,20 @@ struct exec_hop {
 	exec_scheduler *sched;
 	exec_hop_done_fn done;
 	exec_stop_token token;
+	/* The handshake between start, the stop callback and the task when a
+	 * stop callback is registered (see hop.c). */
+	AO_t submitted;
+	bool watching;
+	bool cancel_after_submit;
+	bool *ran_inside_submit;
 };
 
 /* Submits now (deadline < 0) or at deadline. done may run before this
- * returns (inline schedulers, refused submission, stop already requested). */
+ * returns (inline schedulers, refused submission, stop already requested).
+ * With a stoppable token and a scheduler that can cancel, the task waits
+ * (briefly) for exec_hop_start to return from the scheduler's submit before
+ * it completes, so a scheduler's submit must not wait for the task to run
+ * on another thread. */
 void exec_hop_start(exec_hop *h, exec_scheduler *sched, exec_stop_token token,
 		    exec_time deadline, exec_hop_done_fn done);
 
