@@ -203,12 +203,11 @@ static int run_ready(exec_io_loop *loop)
 	for (;;) {
 		exec_task *n = t->next;
 		bool end = t == last;
+		/* n may be a task that an earlier task of this batch queued
+		 * (after last): it stays queued for the next iteration. */
 		loop->head = n;
-		if (end) {
-			/* Tasks queued from now on start a new list. */
-			loop->head = NULL;
-			loop->tail = NULL;
-		}
+		if (!n)
+			loop->tail = NULL; /* tasks queued from now on start a new list */
 		int status = (int)(intptr_t)STATUS(t);
 		t->fn(t, status);
 		ran++;
