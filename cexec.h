@@ -4,6 +4,7 @@
 #define CEXEC_H
 
 #include "exec/adaptor.h"
+#include "exec/context.h"
 #include "exec/env.h"
 #include "exec/error.h"
 #include "exec/fanout.h"
@@ -12,6 +13,7 @@
 #include "exec/receiver.h"
 #include "exec/scheduler.h"
 #include "exec/sender.h"
+#include "exec/stack.h"
 #include "exec/stop_token.h"
 #include "exec/timer_heap.h"
 #include "exec/transfer.h"
