@@ -8,6 +8,7 @@
 #include "exec/env.h"
 #include "exec/error.h"
 #include "exec/fanout.h"
+#include "exec/fiber.h"
 #include "exec/hop.h"
 #include "exec/operation.h"
 #include "exec/receiver.h"
