@@ -12,6 +12,12 @@ exec_adaptor_sender *exec_adaptor_new(const exec_sender_ops *ops,
 	}
 	if ((*err = exec_sender_build_error(child)) != 0)
 		return NULL;
+	/* A child whose alignment is not a power of two cannot be laid out. */
+	if (!child->op_align || (child->op_align & (child->op_align - 1))) {
+		exec_sender_free(child);
+		*err = -EINVAL;
+		return NULL;
+	}
 	exec_adaptor_sender *s = exec_sender_new(ops, sender_size);
 	if (!s) {
 		exec_sender_free(child);
@@ -22,6 +28,14 @@ exec_adaptor_sender *exec_adaptor_new(const exec_sender_ops *ops,
 	uint32_t size = 0, align = EXEC_OP_ALIGN;
 	exec_layout_add(&size, &align, op_header_size, _Alignof(max_align_t));
 	s->child_off = exec_layout_add(&size, &align, child->op_size, child->op_align);
+	/* exec_layout_add saturates: at the limit the real layout would be
+	 * larger than the size recorded, so refuse the build. */
+	if (size >= EXEC_OP_SIZE_MAX) {
+		exec_sender_free(child);
+		exec_sender_delete(&s->base);
+		*err = -EINVAL;
+		return NULL;
+	}
 	s->base.op_size = size;
 	s->base.op_align = align;
 	s->base.max_values = child->max_values;
