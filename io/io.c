@@ -296,7 +296,7 @@ static io_sender *make(exec_io_loop *loop, io_kind kind, int fd, uint8_t mode)
 static exec_sender *rw_sender(exec_io_loop *loop, io_kind kind, int fd,
 			      void *buf, size_t len, int64_t offset, uint8_t mode)
 {
-	if (!loop || fd < 0 || (!buf && len) || len > UINT32_MAX)
+	if (!loop || (!buf && len) || len > UINT32_MAX)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, kind, fd, mode);
 	if (s) {
@@ -350,7 +350,7 @@ exec_sender *exec_io_writev(exec_io_loop *loop, int fd, const struct iovec *iov,
 static exec_sender *sock_sender(exec_io_loop *loop, io_kind kind, int fd,
 				void *buf, size_t len, int flags)
 {
-	if (!loop || fd < 0 || (!buf && len) || len > UINT32_MAX)
+	if (!loop || (!buf && len) || len > UINT32_MAX)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, kind, fd, M_SIMPLE);
 	if (s) {
@@ -393,7 +393,7 @@ exec_sender *exec_io_sendmsg(exec_io_loop *loop, int fd,
 exec_sender *exec_io_accept(exec_io_loop *loop, int fd, struct sockaddr *addr,
 			    socklen_t *addrlen, int flags)
 {
-	if (!loop || fd < 0 || (addr && !addrlen))
+	if (!loop || (addr && !addrlen))
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_ACCEPT, fd, M_SIMPLE);
 	if (s) {
@@ -407,7 +407,7 @@ exec_sender *exec_io_accept(exec_io_loop *loop, int fd, struct sockaddr *addr,
 exec_sender *exec_io_accept_multishot(exec_io_loop *loop, int fd, int flags,
 				      exec_io_accept_fn fn, void *ctx)
 {
-	if (!loop || fd < 0 || !fn)
+	if (!loop || !fn)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_ACCEPT, fd, M_MULTI_ACCEPT);
 	if (s) {
@@ -423,7 +423,7 @@ exec_sender *exec_io_accept_multishot(exec_io_loop *loop, int fd, int flags,
 exec_sender *exec_io_connect(exec_io_loop *loop, int fd,
 			     const struct sockaddr *addr, socklen_t addrlen)
 {
-	if (!loop || fd < 0 || !addr || addrlen > sizeof(struct sockaddr_storage))
+	if (!loop || !addr || addrlen > sizeof(struct sockaddr_storage))
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_CONNECT, fd, M_SIMPLE);
 	if (s) {
@@ -436,7 +436,7 @@ exec_sender *exec_io_connect(exec_io_loop *loop, int fd,
 
 exec_sender *exec_io_shutdown(exec_io_loop *loop, int fd, int how)
 {
-	if (!loop || fd < 0)
+	if (!loop)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_SHUTDOWN, fd, M_SIMPLE);
 	if (s)
@@ -446,7 +446,7 @@ exec_sender *exec_io_shutdown(exec_io_loop *loop, int fd, int how)
 
 exec_sender *exec_io_close(exec_io_loop *loop, int fd)
 {
-	if (!loop || fd < 0)
+	if (!loop)
 		return exec_sender_invalid(-EINVAL);
 	BUILD(make(loop, IOQ_CLOSE, fd, M_SIMPLE));
 }
@@ -472,7 +472,7 @@ exec_sender *exec_io_openat(exec_io_loop *loop, int dirfd, const char *path,
 
 exec_sender *exec_io_fsync(exec_io_loop *loop, int fd, unsigned flags)
 {
-	if (!loop || fd < 0)
+	if (!loop)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_FSYNC, fd, M_SIMPLE);
 	if (s)
@@ -502,7 +502,7 @@ exec_sender *exec_io_statx(exec_io_loop *loop, int dirfd, const char *path,
 
 exec_sender *exec_io_poll(exec_io_loop *loop, int fd, unsigned events)
 {
-	if (!loop || fd < 0)
+	if (!loop)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_POLL, fd, M_SIMPLE);
 	if (s)
@@ -513,7 +513,7 @@ exec_sender *exec_io_poll(exec_io_loop *loop, int fd, unsigned events)
 exec_sender *exec_io_recv_provided(exec_io_loop *loop, int fd,
 				   exec_io_buf_ring *ring, int flags)
 {
-	if (!loop || fd < 0 || !ring || ring->loop != loop)
+	if (!loop || !ring || ring->loop != loop)
 		return exec_sender_invalid(-EINVAL);
 	io_sender *s = make(loop, IOQ_RECV_PROVIDED, fd, M_PROVIDED);
 	if (s) {

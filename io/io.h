@@ -13,6 +13,8 @@
  *   error    the negative errno (-ECONNRESET, -EMFILE, -EAGAIN ...). Short
  *            reads and writes are values: use read_exactly / write_all;
  *   stopped  the receiver's stop token fired before the operation finished.
+ * A negative or closed fd is not refused when building: the operation
+ * completes with -EBADF, as the system call would (both backends).
  * Stop: a stop request submits an async cancel; the sender completes only
  * after the kernel has returned both the operation's completion and the
  * cancel's, so the buffer may be freed or reused as soon as it completes.
@@ -37,6 +39,7 @@
 #define EXEC_IO_IO_H
 
 #include <fcntl.h>
+#include <linux/stat.h> /* struct statx, also without _GNU_SOURCE */
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>

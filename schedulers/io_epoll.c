@@ -159,6 +159,10 @@ static bool attempt(exec_io_loop *loop, io_req *q, bool nowait)
 		if (n == 0) {
 			errno = EAGAIN;
 			n = -1;
+		} else if (n > 0 && (p.revents & POLLNVAL)) {
+			/* Not an open fd: what io_uring's poll says. */
+			errno = EBADF;
+			n = -1;
 		} else if (n > 0) {
 			n = p.revents;
 		}
