@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "ctl_sender.h"
+#include "stop_cases.h"
 
 static void same_machinery_on_the_scheduler(void **state)
 {
@@ -55,11 +56,32 @@ static void value_and_stopped(void **state)
 	loop_thread_stop(&lt);
 }
 
+/* Stop during the predecessor (a pending timer), and after completion. */
+static void stop_during_and_after(void **state)
+{
+	test_loop tl;
+	test_loop_init(&tl);
+	exec_sender *s = exec_schedule_from(test_loop_sched(&tl), test_loop_wait(&tl));
+	test_stop_during(s, &tl);
+	exec_test_assert_stopped(&tl.t);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+
+	test_loop_init(&tl);
+	s = exec_schedule_from(test_loop_sched(&tl), exec_just_i64(9));
+	test_stop_after(s, &tl);
+	exec_test_assert_value(&tl.t);
+	exec_test_assert_i64(&tl.t, 0, 9);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_machinery_on_the_scheduler),
 		cmocka_unit_test(value_and_stopped),
+		cmocka_unit_test(stop_during_and_after),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

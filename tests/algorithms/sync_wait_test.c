@@ -284,6 +284,25 @@ static void stop_from_other_thread_ends_timer_wait(void **state)
 	}
 }
 
+/* Stop requested before start reaches the pipeline; after completion no
+ * callback is left registered on the caller's source. */
+static void stop_before_and_after(void **state)
+{
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_sender *s = exec_continues_on(exec_just_i64(1), exec_inline_scheduler());
+	exec_result r;
+	assert_int_equal(exec_sync_wait_with_stop(s, exec_stop_source_token(&src), &r), 0);
+	assert_int_equal(r.kind, EXEC_RESULT_VALUE);
+	assert_null(src.head);
+	assert_true(exec_stop_source_request(&src));
+	assert_int_equal(exec_sync_wait_with_stop(s, exec_stop_source_token(&src), &r),
+			 EXEC_STOPPED);
+	assert_int_equal(r.kind, EXEC_RESULT_STOPPED);
+	assert_int_equal(r.count, 0);
+	exec_sender_free(s);
+}
+
 static void connect_failure_and_bad_arguments(void **state)
 {
 	exec_result r;
@@ -303,6 +322,7 @@ int main(void)
 		cmocka_unit_test(many_values_on_the_heap),
 		cmocka_unit_test(large_and_overaligned_op_states),
 		cmocka_unit_test(stop_from_other_thread_ends_timer_wait),
+		cmocka_unit_test(stop_before_and_after),
 		cmocka_unit_test(connect_failure_and_bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* tests for algorithms/then.c */
 #include "cexec_test.h"
+#include "stop_cases.h"
 
 #include <errno.h>
 
@@ -111,6 +112,59 @@ static void error_and_stopped_pass_through(void **state)
 	exec_sender_free(s);
 }
 
+static void stopped_passes_through(void **state)
+{
+	int calls = 0;
+	exec_sender *s = exec_then(exec_just_stopped(), count_calls, &calls);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_test_run(s, &t);
+	exec_test_assert_stopped(&t);
+	assert_int_equal(calls, 0);
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(s);
+}
+
+/* then watches no stop token itself: the predecessor decides. */
+static void stop_cases(void **state)
+{
+	int calls = 0;
+	test_loop tl;
+	test_loop_init(&tl);
+	exec_sender *s = exec_then(test_loop_wait(&tl), count_calls, &calls);
+	test_stop_before(s, &tl);
+	exec_test_assert_stopped(&tl.t);
+	assert_int_equal(calls, 0);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+
+	test_loop_init(&tl);
+	s = exec_then(test_loop_wait(&tl), count_calls, &calls);
+	test_stop_during(s, &tl);
+	exec_test_assert_stopped(&tl.t);
+	assert_int_equal(calls, 0);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+
+	/* A stop request to a predecessor that ignores stop (just) still
+	 * gives the value: a stop request is a request. */
+	test_loop_init(&tl);
+	s = exec_then(exec_just_i64(1), add_one, NULL);
+	test_stop_before(s, &tl);
+	exec_test_assert_value(&tl.t);
+	exec_test_assert_i64(&tl.t, 0, 2);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+
+	test_loop_init(&tl);
+	s = exec_then(exec_schedule(test_loop_sched(&tl)), count_calls, &calls);
+	test_stop_after(s, &tl);
+	exec_test_assert_value(&tl.t);
+	assert_int_equal(calls, 1);
+	test_loop_destroy(&tl);
+	exec_sender_free(s);
+}
+
 static void bad_arguments(void **state)
 {
 	assert_int_equal(exec_sender_build_error(exec_then(NULL, add_one, NULL)), -EINVAL);
@@ -128,6 +182,8 @@ int main(void)
 		cmocka_unit_test(wrong_type_is_einval),
 		cmocka_unit_test(too_many_values_is_erange),
 		cmocka_unit_test(error_and_stopped_pass_through),
+		cmocka_unit_test(stopped_passes_through),
+		cmocka_unit_test(stop_cases),
 		cmocka_unit_test(bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
