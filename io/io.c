@@ -121,6 +121,8 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 		}
 		break;
 	case M_MULTI_ACCEPT:
+		if (res < 0 && (cflags & IORING_CQE_F_MORE))
+			return; /* a failed attempt; the request stays armed */
 		if (res >= 0) {
 			s->accept_fn(s->accept_ctx, res);
 			if (cflags & IORING_CQE_F_MORE)
@@ -165,7 +167,7 @@ static void finish(io_op *o)
 		return;
 	}
 	if (res < 0) {
-		if (stopped && (res == -EINTR))
+		if (stopped && (res == -EINTR || res == -EAGAIN))
 			exec_set_stopped(r);
 		else
 			exec_set_error(r, res);

@@ -230,24 +230,35 @@ static void arm_wake(exec_io_loop *loop)
 	io_uring_sqe_set_data64(sqe, UD_WAKE);
 }
 
-/* Delivers the completions in the CQ ring. */
+/* Delivers the completions in the CQ ring. The head is read afresh for
+ * each CQE (not cached as io_uring_for_each_cqe does) and advanced before
+ * the callback runs: a callback may submit, find the SQ full and reap
+ * again (get_sqe), and the outer loop must not deliver what the inner one
+ * already did. CQEs the kernel kept aside while the CQ ring was full
+ * (IORING_SQ_CQ_OVERFLOW) are flushed into the ring and delivered too. */
 static int reap(exec_io_loop *loop)
 {
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
-	int ran = 0;
-	io_uring_for_each_cqe(&loop->ring, head, cqe) {
-		n++;
+	int ran = 0, flushes = 0;
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int err = __io_uring_peek_cqe(&loop->ring, &cqe, NULL);
+		if (!cqe) {
+			if (err)
+				continue; /* liburing's own timeout, consumed */
+			if (io_uring_cq_has_overflow(&loop->ring) && flushes++ < 8) {
+				io_uring_get_events(&loop->ring);
+				continue;
+			}
+			break;
+		}
 		uint64_t ud = cqe->user_data;
 		int32_t res = cqe->res;
 		uint32_t fl = cqe->flags;
-		/* Advance first: the callback may submit and reap again. */
 		io_uring_cq_advance(&loop->ring, 1);
-		n--;
 		switch (ud & UD_MASK) {
 		case UD_OP: {
 			io_req *q = (io_req *)(uintptr_t)ud;
-			if (!q) /* liburing's internal timeout (no EXT_ARG) */
+			if (!q)
 				break;
 			if (!(fl & IORING_CQE_F_MORE))
 				loop->inflight--;
@@ -265,11 +276,10 @@ static int reap(exec_io_loop *loop)
 		case UD_WAKE:
 			arm_wake(loop);
 			break;
-		default:
+		default: /* LIBURING_UDATA_TIMEOUT and other tags: nothing */
 			break;
 		}
 	}
-	(void)n;
 	return ran;
 }
 
