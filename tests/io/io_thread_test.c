@@ -1,0 +1,236 @@
+/* tests for io/io.c and schedulers/io_uring.c across threads: the loop
+ * runs on its own thread while two other threads start I/O senders,
+ * schedule senders and timers onto it, and request stops; every
+ * completion arrives exactly once, on the loop thread. Both backends. */
+/* CEXEC_TEST_LABELS: tsan */
+#include "io_test_util.h"
+
+#include <stdlib.h>
+
+#if defined(__SANITIZE_THREAD__)
+enum { PER_THREAD = 300 };
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+enum { PER_THREAD = 300 };
+#else
+enum { PER_THREAD = 3000 };
+#endif
+#else
+enum { PER_THREAD = 3000 };
+#endif
+
+typedef struct loop_thread {
+	exec_io_loop *loop;
+	pthread_t th;
+	int rc;
+} loop_thread;
+
+static void *loop_main(void *arg)
+{
+	loop_thread *lt = arg;
+	lt->rc = exec_io_loop_run(lt->loop);
+	return NULL;
+}
+
+static void loop_thread_start(loop_thread *lt)
+{
+	lt->loop = test_loop_new();
+	lt->rc = -1;
+	assert_int_equal(pthread_create(&lt->th, NULL, loop_main, lt), 0);
+}
+
+static void loop_thread_join(loop_thread *lt)
+{
+	exec_io_loop_stop(lt->loop);
+	assert_int_equal(pthread_join(lt->th, NULL), 0);
+	assert_int_equal(lt->rc, 0);
+	exec_io_loop_destroy(lt->loop);
+}
+
+/* One thread's share: schedule senders, zero and short timeouts, and a
+ * recv on a socket pair whose data this thread writes, all started from
+ * this thread; it waits for each completion and checks it ran on the
+ * loop thread. */
+typedef struct worker {
+	loop_thread *lt;
+	int id;
+	int wrong_thread, wrong_channel, early;
+} worker;
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	exec_io_loop *loop = w->lt->loop;
+	exec_scheduler *sch = exec_io_loop_scheduler(loop);
+	exec_sender *sched = exec_schedule(sch);
+	exec_sender *t0 = exec_io_timeout(loop, 0);
+	exec_sender *t1 = exec_io_timeout(loop, 50 * EXEC_NS_PER_US);
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	char buf[8];
+	exec_sender *rd = exec_io_recv(loop, sv[0], buf, sizeof buf, 0);
+	for (int i = 0; i < PER_THREAD; i++) {
+		exec_sender *s = i % 4 == 0 ? sched : i % 4 == 1 ? t0 : i % 4 == 2 ? t1 : rd;
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		t.env.scheduler = sch;
+		exec_time before = exec_clock_now();
+		assert_int_equal(exec_test_connect(s, &t), 0);
+		exec_test_start(&t);
+		if (s == rd) {
+			char msg = (char)('a' + i % 26);
+			assert_int_equal(write(sv[1], &msg, 1), 1);
+		}
+		exec_test_receiver_wait(&t);
+		if (!pthread_equal(t.thread, w->lt->th))
+			w->wrong_thread++;
+		if (AO_load_acquire(&t.values_calls) != 1 || exec_test_completions(&t) != 1)
+			w->wrong_channel++;
+		if (s == t1 && exec_clock_now() < before + 50 * EXEC_NS_PER_US)
+			w->early++;
+		if (s == rd && (t.count != 1 || t.values[0].as.i64 != 1 ||
+				buf[0] != (char)('a' + i % 26)))
+			w->wrong_channel++;
+		exec_test_receiver_destroy(&t);
+	}
+	exec_sender_free(sched);
+	exec_sender_free(t0);
+	exec_sender_free(t1);
+	exec_sender_free(rd);
+	close(sv[0]);
+	close(sv[1]);
+	return NULL;
+}
+
+static void senders_from_two_threads(void **state)
+{
+	(void)state;
+	loop_thread lt;
+	loop_thread_start(&lt);
+	worker w[2];
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].lt = &lt;
+		w[i].id = i;
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].wrong_thread, 0);
+		assert_int_equal(w[i].wrong_channel, 0);
+		assert_int_equal(w[i].early, 0);
+	}
+	loop_thread_join(&lt);
+}
+
+/* Bursts: two threads each start many schedule senders without waiting,
+ * then wait for all (the remote queue takes batches; the loop must not
+ * lose a wake-up). */
+typedef struct burst {
+	loop_thread *lt;
+	exec_test_receiver *t;
+	exec_sender *s;
+	int n;
+} burst;
+
+static void *burst_main(void *arg)
+{
+	burst *b = arg;
+	for (int i = 0; i < b->n; i++) {
+		exec_test_receiver_init(&b->t[i]);
+		b->t[i].env.scheduler = exec_io_loop_scheduler(b->lt->loop);
+		assert_int_equal(exec_test_connect(b->s, &b->t[i]), 0);
+		exec_test_start(&b->t[i]);
+	}
+	for (int i = 0; i < b->n; i++)
+		exec_test_receiver_wait(&b->t[i]);
+	return NULL;
+}
+
+static void schedule_bursts_from_two_threads(void **state)
+{
+	(void)state;
+	loop_thread lt;
+	loop_thread_start(&lt);
+	for (int round = 0; round < 5; round++) {
+		burst b[2];
+		pthread_t th[2];
+		for (int i = 0; i < 2; i++) {
+			b[i].lt = &lt;
+			b[i].n = PER_THREAD;
+			b[i].t = calloc(PER_THREAD, sizeof *b[i].t);
+			assert_non_null(b[i].t);
+			b[i].s = i ? exec_schedule(exec_io_loop_scheduler(lt.loop))
+				   : exec_io_timeout(lt.loop, 0);
+			assert_int_equal(pthread_create(&th[i], NULL, burst_main, &b[i]), 0);
+		}
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+			for (int k = 0; k < PER_THREAD; k++) {
+				exec_test_assert_value(&b[i].t[k]);
+				assert_true(pthread_equal(b[i].t[k].thread, lt.th));
+				exec_test_receiver_destroy(&b[i].t[k]);
+			}
+			free(b[i].t);
+			exec_sender_free(b[i].s);
+		}
+	}
+	loop_thread_join(&lt);
+}
+
+/* recvs started from this thread on a loop running elsewhere, stopped
+ * from this thread: before they reach the kernel, or while in it. All
+ * complete stopped exactly once; no data is ever sent. */
+static void stop_from_another_thread(void **state)
+{
+	(void)state;
+	loop_thread lt;
+	loop_thread_start(&lt);
+	enum { N = 64 };
+	int sv[N][2];
+	char buf[N][8];
+	exec_stop_source src[N];
+	exec_test_receiver t[N];
+	exec_sender *rd[N];
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
+		exec_stop_source_init(&src[i]);
+		exec_test_receiver_init(&t[i]);
+		rd[i] = exec_io_recv(lt.loop, sv[i][0], buf[i], 8, 0);
+		test_io_start(lt.loop, rd[i], &t[i], exec_stop_source_token(&src[i]));
+		if (i % 3 == 0)
+			exec_stop_source_request(&src[i]); /* races the start */
+	}
+	/* A round trip through the loop: every start above has begun. */
+	exec_sender *sched = exec_schedule(exec_io_loop_scheduler(lt.loop));
+	exec_test_receiver sync;
+	exec_test_receiver_init(&sync);
+	sync.env.scheduler = exec_io_loop_scheduler(lt.loop);
+	assert_int_equal(exec_test_connect(sched, &sync), 0);
+	exec_test_start(&sync);
+	exec_test_receiver_wait(&sync);
+	for (int i = 0; i < N; i++)
+		if (i % 3)
+			exec_stop_source_request(&src[i]); /* in flight */
+	for (int i = 0; i < N; i++) {
+		exec_test_receiver_wait(&t[i]);
+		exec_test_assert_stopped(&t[i]);
+		assert_true(pthread_equal(t[i].thread, lt.th));
+		exec_sender_free(rd[i]);
+		exec_test_receiver_destroy(&t[i]);
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	exec_sender_free(sched);
+	exec_test_receiver_destroy(&sync);
+	loop_thread_join(&lt);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(senders_from_two_threads),
+	cmocka_unit_test(schedule_bursts_from_two_threads),
+	cmocka_unit_test(stop_from_another_thread),
+};
+
+TEST_MAIN_BOTH_BACKENDS(tests)
