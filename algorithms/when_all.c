@@ -24,8 +24,11 @@ static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 		/* Loops, not memcpy/memmove, here and in finish: a value or two
 		 * per child is the usual case, cheaper than a library call. */
 		exec_value *dst = exec_fanout_slots(o) + ch->slot;
-		for (size_t i = 0; i < n; i++)
-			dst[i] = v[i];
+		if (n == 1) /* the usual case, without the loop's overhead */
+			dst[0] = v[0];
+		else
+			for (size_t i = 0; i < n; i++)
+				dst[i] = v[i];
 		c->count = (uint32_t)n;
 	}
 	exec_fanout_arrive(o);
@@ -71,6 +74,20 @@ static void finish(exec_fanout_op *o)
 	 * so moving in child order never overwrites unread values). */
 	exec_value *dst = s->nslots <= EXEC_FANOUT_STACK_VALUES ? stack : slots;
 	size_t total = 0;
+	for (size_t i = 0; i < s->n; i++)
+		total += rcvs[i].count;
+	if (total == s->nslots) {
+		/* Every child sent as many values as it may (the usual case):
+		 * the slots are already contiguous in child order, so one
+		 * straight copy (none for a large result) replaces the
+		 * per-child gather. */
+		if (dst != slots)
+			for (size_t k = 0; k < total; k++)
+				dst[k] = slots[k];
+		exec_set_value(out, dst, total);
+		return;
+	}
+	total = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		const exec_value *src = slots + s->children[i].slot;
 		for (size_t k = rcvs[i].count; k; k--)

@@ -30,6 +30,48 @@ static void values_concatenated_in_child_order(void **state)
 	exec_sender_free(s);
 }
 
+/* then children may send fewer values than their max_values (4): the
+ * result is gathered child by child, for small (stack) and large (slots,
+ * compacted in place) results, mixed with children that fill their slots. */
+static int first_n(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	int64_t base = exec_value_as_i64(&in[0]);
+	int k = (int)(intptr_t)ctx;
+	for (int i = 0; i < k; i++)
+		out[i] = exec_value_i64(base + i);
+	return k;
+}
+
+static void sparse_children_gathered(void **state)
+{
+	for (int big = 0; big < 2; big++) {
+		int nkids = big ? 6 : 3; /* 6 * 4 slots > EXEC_FANOUT_STACK_VALUES */
+		exec_sender *c[6];
+		int64_t next = 0;
+		for (int i = 0; i < nkids; i++) {
+			int k = i % 3; /* 0, 1 or 2 of 4 possible values */
+			if (i == 1) {
+				c[i] = just2(next, next + 1); /* fills its slots */
+				next += 2;
+				continue;
+			}
+			c[i] = exec_then(exec_just_i64(next), first_n, (void *)(intptr_t)k);
+			next += k;
+		}
+		exec_sender *s = exec_when_all(c, (size_t)nkids);
+		assert_int_equal(s->max_values > EXEC_FANOUT_STACK_VALUES, big);
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		exec_test_run(s, &t);
+		exec_test_assert_value(&t);
+		assert_int_equal(t.count, (size_t)next);
+		for (int i = 0; i < next; i++)
+			exec_test_assert_i64(&t, i, i);
+		exec_test_receiver_destroy(&t);
+		exec_sender_free(s);
+	}
+}
+
 static void large_results_compact_in_place(void **state)
 {
 	/* 3 * 10 values: past EXEC_FANOUT_STACK_VALUES, so delivered from the
@@ -523,6 +565,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(values_concatenated_in_child_order),
 		cmocka_unit_test(large_results_compact_in_place),
+		cmocka_unit_test(sparse_children_gathered),
 		cmocka_unit_test(sync_wait_and_reuse),
 		cmocka_unit_test(zero_children_complete_with_no_values),
 		cmocka_unit_test(error_wins_after_every_child_finished),
