@@ -100,9 +100,11 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		exec_sender_free(s);
 		return -EINVAL;
 	}
-	if (exec_sender_build_error(s)) {
+	/* A failed build's own error (-ENOMEM, say), as start_detached does. */
+	int built = exec_sender_build_error(s);
+	if (built) {
 		exec_sender_free(s);
-		return -EINVAL;
+		return built;
 	}
 	if (!env)
 		env = &exec_env_empty;

@@ -52,9 +52,9 @@ void exec_counting_scope_destroy(exec_counting_scope *scope);
  * result of s is dropped (spawn s | upon_error to handle errors). The
  * storage and s are freed when the operation completes, on the thread
  * where it completes; the scope counts it until then.
- * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument, or s is
- * an invalid sender), -ESHUTDOWN after exec_scope_close, -ENOMEM, or s's
- * connect error. */
+ * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument), a
+ * failed build's error (-EINVAL, -ENOMEM: s is an invalid sender),
+ * -ESHUTDOWN after exec_scope_close, -ENOMEM, or s's connect error. */
 int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env *env);
 
 /* A sender that completes with no values once the scope's count is zero

@@ -242,7 +242,8 @@ static void bad_arguments(void **state)
 	assert_int_equal(exec_counting_scope_init(&scope), 0);
 	assert_int_equal(exec_scope_spawn(&scope, NULL, NULL), -EINVAL);
 	assert_int_equal(exec_scope_spawn(NULL, exec_just_void(), NULL), -EINVAL);
-	assert_int_equal(exec_scope_spawn(&scope, exec_sender_invalid(-ENOMEM), NULL), -EINVAL);
+	assert_int_equal(exec_scope_spawn(&scope, exec_sender_invalid(-ENOMEM), NULL), -ENOMEM);
+	assert_int_equal(exec_scope_spawn(&scope, exec_sender_invalid(-EINVAL), NULL), -EINVAL);
 	assert_int_equal(exec_sender_build_error(exec_scope_join(NULL)), -EINVAL);
 	assert_false(exec_scope_request_stop(NULL));
 	join_now(&scope);
