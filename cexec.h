@@ -4,6 +4,8 @@
 #define CEXEC_H
 
 #include "exec/adaptor.h"
+#include "exec/channel.h"
+#include "exec/coro.h"
 #include "exec/context.h"
 #include "exec/env.h"
 #include "exec/error.h"

@@ -177,6 +177,14 @@ struct exec_coro {
 #define EXEC_CORO_RETURN_ERROR(co, err) \
 	return exec_coro_finish_((co), (err) < 0 ? (err) : -EINVAL, NULL)
 #define EXEC_CORO_RETURN_STOPPED(co) return exec_coro_finish_((co), EXEC_STOPPED, NULL)
+/* Ends the task by status: 0 no value, EXEC_STOPPED stopped, a negative
+ * errno that error (exec_coro_status(co) passes an await's outcome on). */
+#define EXEC_CORO_RETURN_STATUS(co, st)                                        \
+	return exec_coro_finish_((co),                                         \
+				 (st) == 0 || (st) == EXEC_STOPPED || (st) < 0  \
+					 ? (st)                                 \
+					 : -EINVAL,                             \
+				 NULL)
 
 #define EXEC_CORO_END(co) \
 	}                 \
