@@ -665,8 +665,14 @@ static int iteration(exec_io_loop *loop, bool block)
 					return rc;
 			}
 			rc = reap(loop);
-		} else {
+		} else if (loop->done_head || !more ||
+			   (loop->inflight && (++loop->busy_rounds & 15) == 0)) {
+			/* Completions to deliver, or a look at epoll now and
+			 * then: not a system call per task while tasks keep
+			 * queueing tasks (1.2 us per schedule before). */
 			rc = exec_io_epoll_wait_(loop, 0);
+		} else {
+			rc = 0;
 		}
 		return rc < 0 ? rc : ran + rc;
 	}
