@@ -137,13 +137,13 @@ static int echo_clients(const struct sockaddr_in *a, size_t n)
 		setsockopt(fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 		if (connect(fds[i], (const struct sockaddr *)a, sizeof *a) < 0)
 			return 4;
-		char tag[9];
+		char tag[24];
 		snprintf(tag, sizeof tag, "%08zu", i);
 		if (write(fds[i], tag, 8) != 8)
 			return 5;
 	}
 	for (size_t i = 0; i < n; i++) {
-		char tag[9], got[8];
+		char tag[24], got[8];
 		snprintf(tag, sizeof tag, "%08zu", i);
 		size_t have = 0;
 		while (have < 8) {

@@ -440,6 +440,61 @@ static void bad_fds(void **state)
 	exec_io_loop_destroy(loop);
 }
 
+/* A tiny ring (4 SQ entries, 16 CQ entries on io_uring): starting 256
+ * recvs in one go fills the SQ many times over, and their completions,
+ * all made ready together, overflow the CQ ring. Every recv completes
+ * exactly once with its own data. */
+static void tiny_ring_full_sq_and_cq_overflow(void **state)
+{
+	(void)state;
+	exec_io_loop_options o;
+	memset(&o, 0, sizeof o);
+	o.backend = test_backend;
+	o.entries = 4;
+	exec_io_loop *loop = NULL;
+	assert_int_equal(exec_io_loop_create(&loop, &o), 0);
+	enum { N = 256 };
+	int (*sv)[2] = calloc(N, sizeof *sv);
+	char (*buf)[4] = calloc(N, sizeof *buf);
+	exec_test_receiver *t = calloc(N, sizeof *t);
+	exec_sender **rd = calloc(N, sizeof *rd);
+	assert_non_null(sv);
+	assert_non_null(buf);
+	assert_non_null(t);
+	assert_non_null(rd);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
+		exec_test_receiver_init(&t[i]);
+		rd[i] = exec_io_recv(loop, sv[i][0], buf[i], 4, 0);
+		test_io_start(loop, rd[i], &t[i], exec_stop_token_never());
+	}
+	/* One iteration submits them all (through a full SQ, many times). */
+	test_spin(loop, 2);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(exec_test_completions(&t[i]), 0);
+	for (int i = 0; i < N; i++) {
+		char m[4] = {(char)i, (char)(i >> 8), 'x', 'y'};
+		assert_int_equal(write(sv[i][1], m, 4), 4);
+	}
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	for (int i = 0; i < N; i++) {
+		exec_test_assert_value(&t[i]);
+		exec_test_assert_i64(&t[i], 0, 4);
+		assert_int_equal((unsigned char)buf[i][0], i & 0xff);
+		assert_int_equal((unsigned char)buf[i][1], i >> 8);
+		exec_sender_free(rd[i]);
+		exec_test_receiver_destroy(&t[i]);
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	free(sv);
+	free(buf);
+	free(t);
+	free(rd);
+	exec_io_loop_destroy(loop);
+}
+
+
 /* ---- timers ---- */
 
 typedef struct timed_rx {
@@ -584,7 +639,7 @@ static void provided_buffers(void **state)
 	if (test_backend == EXEC_IO_BACKEND_URING &&
 	    !exec_io_loop_features(loop)->buf_ring) {
 		exec_io_loop_destroy(loop);
-		skip(); /* the kernel has no provided buffer rings (< 5.19) */
+		test_skip("the kernel has no provided buffer rings (< 5.19)");
 	}
 	exec_io_buf_ring *ring = NULL;
 	assert_int_equal(exec_io_buf_ring_create(loop, 3, 64, 1, &ring), -EINVAL);
@@ -690,6 +745,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(poll_readiness),
 	cmocka_unit_test(shutdown_write_side),
 	cmocka_unit_test(bad_fds),
+	cmocka_unit_test(tiny_ring_full_sq_and_cq_overflow),
 	cmocka_unit_test(timers_in_order_never_early),
 	cmocka_unit_test(timeout_stopped),
 	cmocka_unit_test(provided_buffers),

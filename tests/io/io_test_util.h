@@ -143,6 +143,13 @@ static inline void test_tcp_pair(int *server, int *client)
 /* A delay that never elapses during a test run: reaching it is a bug. */
 #define TEST_IO_LONG_DELAY (3600 * EXEC_NS_PER_S)
 
+/* Skips the running test, saying why (cmocka's skip() says nothing). */
+#define test_skip(why)                                                  \
+	do {                                                            \
+		fprintf(stderr, "[  SKIP    ] %s\n", (why));             \
+		skip();                                                 \
+	} while (0)
+
 /* main(): the group under both backends. */
 #define TEST_MAIN_BOTH_BACKENDS(tests)                                        \
 	int main(void)                                                        \
