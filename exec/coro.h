@@ -49,9 +49,9 @@
  * A stackless task is a sender (exec_coro_sender): its operation state IS
  * the frame, so connecting allocates nothing and a suspended task costs its
  * frame and nothing else. sizeof(exec_coro) is 64 bytes on LP64 targets; a
- * frame awaiting exec_schedule_after (176 bytes of op state) with three
- * words of locals is 256 bytes. The task completes with the value given to
- * EXEC_CORO_RETURN, no value at EXEC_CORO_END, or the error / stopped of
+ * frame awaiting exec_schedule_after (176 bytes of op state) with 16
+ * bytes of locals is 256 bytes (examples/ticker.c). The task completes
+ * with the value given to EXEC_CORO_RETURN, no value at EXEC_CORO_END, or the error / stopped of
  * EXEC_CORO_RETURN_ERROR / EXEC_CORO_RETURN_STOPPED / EXEC_CORO_TRY_AWAIT,
  * on the thread where its last await completed (or inside start). The
  * receiver's environment (stop token, scheduler, allocator) is forwarded to
