@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "algorithms/schedule.h"
+#include "exec/debug.h"
 #include "exec/error.h"
 #include "schedulers/io_loop_internal.h"
 
@@ -47,6 +48,7 @@ typedef struct io_op {
 	int32_t res;
 	uint32_t cflags;
 	bool op_pending, cancel_ran, cancel_pending;
+	exec_debug_op dbg; /* in-flight registry entry (exec/debug.h) */
 } io_op;
 
 static void finish(io_op *o);
@@ -152,6 +154,7 @@ static void finish(io_op *o)
 	bool stopped = stop_seen(o);
 	if (stopped && !o->cancel_ran)
 		return; /* cancel_task is queued and will finish */
+	exec_debug_op_end(&o->dbg);
 	exec_receiver *r = o->r;
 	const io_sender *s = o->s;
 	int32_t res = o->res;
@@ -226,6 +229,11 @@ static void begin(io_op *o)
 	o->task.next = NULL;
 	o->stop_cb.source = NULL;
 	o->op_pending = true;
+	o->dbg.registered = false;
+	if (exec_debug_enabled())
+		exec_debug_op_begin(&o->dbg, exec_io_kind_name_(s->tmpl.kind), "io_loop",
+				    exec_io_loop_backend_name(s->loop), s->loop,
+				    s->tmpl.fd);
 	/* May run on_stop at once (stop raced in): cancel_task then finds
 	 * the request in flight and cancels it. */
 	exec_stop_callback_register(&o->stop_cb, tok, on_stop);

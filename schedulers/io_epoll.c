@@ -398,12 +398,16 @@ static int deliver(exec_io_loop *loop)
 		q->ep_cancel = q->ep_only_cancel = false;
 		if (!only) {
 			loop->inflight--;
+			exec_io_wd_enter_(loop, WD_IO, q->kind, q->fd);
 			q->done(q, q->ep_res, q->ep_cflags);
+			exec_io_wd_leave_(loop);
 			ran++;
 		}
 		if (cancel) {
 			loop->inflight--;
+			exec_io_wd_enter_(loop, WD_IO, q->kind, q->fd);
 			q->cancel_done(q, only ? -ENOENT : 0, 0);
+			exec_io_wd_leave_(loop);
 			ran++;
 		}
 		if (end)

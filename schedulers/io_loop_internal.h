@@ -109,7 +109,41 @@ struct exec_io_loop {
 	struct ep_fd *fds;
 	int nfds;
 	io_req *done_head, *done_tail; /* completions to deliver */
+	/* Watchdog (io_watchdog.c); wd NULL when off. The loop publishes the
+	 * callback it runs; the watchdog thread samples it. */
+	struct io_watchdog *wd;
+	AO_t wd_seq;  /* bumped when a callback starts */
+	AO_t wd_kind; /* WD_IDLE, WD_TASK, WD_IO */
+	AO_t wd_fn;   /* task fn, or the io_kind */
+	AO_t wd_fd;
 };
+
+enum { WD_IDLE = 0, WD_TASK = 1, WD_IO = 2 };
+
+/* Around each callback the loop runs (loop thread). */
+static inline void exec_io_wd_enter_(exec_io_loop *loop, AO_t kind, AO_t fn, int fd)
+{
+	if (__builtin_expect(loop->wd == NULL, 1))
+		return;
+	AO_store(&loop->wd_fn, fn);
+	AO_store(&loop->wd_fd, (AO_t)(intptr_t)fd);
+	AO_store(&loop->wd_kind, kind);
+	AO_store_release(&loop->wd_seq, AO_load(&loop->wd_seq) + 1);
+}
+
+static inline void exec_io_wd_leave_(exec_io_loop *loop)
+{
+	if (__builtin_expect(loop->wd == NULL, 1))
+		return;
+	AO_store_release(&loop->wd_kind, WD_IDLE);
+}
+
+/* io_watchdog.c: start with the loop (0 or a negative errno), stop before
+ * it is destroyed (NULL-safe when off). */
+int exec_io_watchdog_start_(exec_io_loop *loop, const exec_io_loop_options *o);
+void exec_io_watchdog_stop_(exec_io_loop *loop);
+/* "recv", "send" ... for an io_kind. */
+const char *exec_io_kind_name_(unsigned kind);
 
 /* Submits q (loop thread). */
 void exec_io_loop_submit_req_(exec_io_loop *loop, io_req *q);

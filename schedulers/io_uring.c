@@ -209,7 +209,9 @@ static int run_ready(exec_io_loop *loop)
 		if (!n)
 			loop->tail = NULL; /* tasks queued from now on start a new list */
 		int status = (int)(intptr_t)STATUS(t);
+		exec_io_wd_enter_(loop, WD_TASK, (AO_t)(uintptr_t)t->fn, -1);
 		t->fn(t, status);
+		exec_io_wd_leave_(loop);
 		ran++;
 		if (end)
 			break;
@@ -262,14 +264,18 @@ static int reap(exec_io_loop *loop)
 				break;
 			if (!(fl & IORING_CQE_F_MORE))
 				loop->inflight--;
+			exec_io_wd_enter_(loop, WD_IO, q->kind, q->fd);
 			q->done(q, res, fl);
+			exec_io_wd_leave_(loop);
 			ran++;
 			break;
 		}
 		case UD_CANCEL: {
 			io_req *q = (io_req *)(uintptr_t)(ud & ~(uint64_t)UD_MASK);
 			loop->inflight--;
+			exec_io_wd_enter_(loop, WD_IO, q->kind, q->fd);
 			q->cancel_done(q, res, fl);
+			exec_io_wd_leave_(loop);
 			ran++;
 			break;
 		}
@@ -523,6 +529,16 @@ int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts)
 			goto fail_fd;
 		loop->backend = EXEC_IO_BACKEND_EPOLL;
 	}
+	if (opts && opts->watchdog_ns > 0) {
+		rc = exec_io_watchdog_start_(loop, opts);
+		if (rc < 0) {
+			if (loop->backend == EXEC_IO_BACKEND_URING)
+				io_uring_queue_exit(&loop->ring);
+			else
+				exec_io_epoll_destroy_(loop);
+			goto fail_fd;
+		}
+	}
 	*out = loop;
 	return 0;
 fail_fd:
@@ -537,6 +553,7 @@ void exec_io_loop_destroy(exec_io_loop *loop)
 {
 	if (!loop)
 		return;
+	exec_io_watchdog_stop_(loop);
 	/* Queued work ends with EXEC_STOPPED, as the scheduler contract says
 	 * for a scheduler that shuts down. */
 	exec_io_loop *saved = current;

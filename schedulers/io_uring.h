@@ -35,6 +35,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "algorithms/sync_wait.h"
 #include "exec/scheduler.h"
@@ -52,10 +53,36 @@ typedef enum exec_io_backend {
 	EXEC_IO_BACKEND_EPOLL,    /* epoll, whatever the kernel offers */
 } exec_io_backend;
 
+/* What the watchdog saw: one callback of the loop (a task, or the
+ * completion of an I/O request with the receiver code it ran) that has
+ * not returned for stalled_ns (a lower bound: the watchdog samples). */
+typedef struct exec_io_watchdog_report {
+	exec_io_loop *loop;
+	int64_t stalled_ns;
+	const char *kind; /* "task" or "io" (an I/O completion or cancel) */
+	void *fn;         /* task: its exec_task_fn; io: NULL */
+	const char *op;   /* io: "recv", "send" ...; task: NULL */
+	int fd;           /* io: the request's fd; task: -1 */
+} exec_io_watchdog_report;
+
+/* Called once per stuck callback, on the watchdog's own thread, while the
+ * loop thread is still stuck (so it must not wait for the loop). */
+typedef void (*exec_io_watchdog_fn)(void *ctx, const exec_io_watchdog_report *r);
+
 typedef struct exec_io_loop_options {
 	exec_io_backend backend; /* AUTO when zeroed */
 	unsigned entries;        /* SQ entries; 0: 256 */
 	bool no_single_issuer;   /* do not ask for SINGLE_ISSUER/DEFER_TASKRUN */
+	/* Watchdog (off when watchdog_ns is 0): a thread that reports, once
+	 * per stall, a callback that keeps the loop from coming back for
+	 * longer than watchdog_ns - the classic failure of cooperative
+	 * scheduling, a task that blocks the loop thread. watchdog_fn NULL:
+	 * print the report (and the exec_debug_dump of exec/debug.h) to
+	 * stderr. Costs the loop two relaxed stores per callback when on, one
+	 * branch when off. */
+	int64_t watchdog_ns;
+	exec_io_watchdog_fn watchdog_fn;
+	void *watchdog_ctx;
 } exec_io_loop_options;
 
 /* What the loop got from the kernel (all false on the epoll backend,
