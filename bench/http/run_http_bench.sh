@@ -196,7 +196,8 @@ run_wrk() {
     END { printf "%.0f %.3f %d\n", rps + 0, p99 + 0, err + 0 }'
 }
 
-declare -A RPS P99 ERRS
+declare -A RPS P99 ERRS PAIR
+last_nginx=0
 say ""
 if [ $JSON -eq 0 ]; then
   printf '%-6s %-6s %-6s %14s %10s %8s\n' round conns server "requests/s" "p99 ms" errors
@@ -210,6 +211,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
       [ "$s" = cexec ] && port=$CEXEC_PORT
       read -r rps p99 err < <(run_wrk "$port" "$c")
       RPS[$s,$c]="${RPS[$s,$c]:-} $rps"
+      # The ratio of each back-to-back pair: the load of the shared machine
+      # drifts between rounds more than between the two halves of a pair.
+      if [ "$s" = cexec ]; then
+        PAIR[$c]="${PAIR[$c]:-} $(awk -v a="$rps" -v b="$last_nginx" 'BEGIN { if (b > 0) printf "%.3f", a / b }')"
+      else
+        last_nginx=$rps
+      fi
       P99[$s,$c]="${P99[$s,$c]:-} $p99"
       ERRS[$s,$c]=$(( ${ERRS[$s,$c]:-0} + err ))
       if [ $JSON -eq 0 ]; then
@@ -231,8 +239,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 say ""
 if [ $JSON -eq 0 ]; then
   echo "medians of $ROUNDS runs (wrk -t1 -cN -d$DURATION; servers on CPU 0, wrk on CPU 1)"
-  printf '%-6s %14s %14s %8s %10s %10s %8s\n' conns "nginx req/s" "cexec req/s" ratio \
-    "nginx p99" "cexec p99" ratio
+  echo "(ratio: of the medians; paired: median of each round's cexec / nginx)"
+  printf '%-6s %14s %14s %8s %8s %10s %10s %8s\n' conns "nginx req/s" "cexec req/s" ratio \
+    paired "nginx p99" "cexec p99" ratio
 fi
 for c in $CONNS; do
   n_rps=$(echo "${RPS[nginx,$c]}" | median)
@@ -242,8 +251,9 @@ for c in $CONNS; do
     x_p99=$(echo "${P99[cexec,$c]}" | median)
     r_rps=$(ratio "$x_rps" "$n_rps")
     r_p99=$(ratio "$x_p99" "$n_p99")
+    r_pair=$(echo "${PAIR[$c]:-}" | median)
   else
-    x_rps="-" x_p99="-" r_rps="-" r_p99="-"
+    x_rps="-" x_p99="-" r_rps="-" r_p99="-" r_pair="-"
   fi
   if [ $JSON -eq 1 ]; then
     printf '{"name":"http_c%s_requests_per_s_nginx","value":%s,"unit":"req/s","ratio":1,"baseline":null}\n' "$c" "$n_rps"
@@ -251,10 +261,11 @@ for c in $CONNS; do
     if [ $HAVE_CEXEC -eq 1 ]; then
       printf '{"name":"http_c%s_requests_per_s_cexec","value":%s,"unit":"req/s","ratio":%s,"baseline":"http_c%s_requests_per_s_nginx"}\n' "$c" "$x_rps" "$r_rps" "$c"
       printf '{"name":"http_c%s_p99_cexec","value":%s,"unit":"ms","ratio":%s,"baseline":"http_c%s_p99_nginx"}\n' "$c" "$x_p99" "$r_p99" "$c"
+      printf '{"name":"http_c%s_paired_ratio_cexec","value":%s,"unit":"ratio","ratio":%s,"baseline":"http_c%s_requests_per_s_nginx"}\n' "$c" "${r_pair:-null}" "${r_pair:-null}" "$c"
     fi
   else
-    printf '%-6s %14s %14s %8s %10s %10s %8s\n' "$c" "$n_rps" "$x_rps" "$r_rps" \
-      "$n_p99" "$x_p99" "$r_p99"
+    printf '%-6s %14s %14s %8s %8s %10s %10s %8s\n' "$c" "$n_rps" "$x_rps" "$r_rps" \
+      "${r_pair:--}" "$n_p99" "$x_p99" "$r_p99"
   fi
   for s in nginx cexec; do
     e=${ERRS[$s,$c]:-0}
