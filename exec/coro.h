@@ -157,12 +157,16 @@ struct exec_coro {
 	} while (0)
 
 /* Generators: hands v (an exec_value) to exec_coro_next's caller. Inside a
- * task (not a generator) it ends the task with -EINVAL. */
-#define EXEC_CORO_YIELD(co, v)                           \
-	do {                                             \
-		(co)->point = __LINE__;                  \
-		return exec_coro_yield_((co), (v));      \
-	case __LINE__:;                                  \
+ * task (not a generator) it ends the task with -EINVAL. Inline: a yield
+ * is one store and a return. */
+#define EXEC_CORO_YIELD(co, v)                                              \
+	do {                                                                \
+		(co)->point = __LINE__;                                     \
+		if ((co)->out)                                              \
+			return exec_coro_finish_((co), -EINVAL, NULL);      \
+		*(exec_value *)(co)->opmem = (v);                           \
+		return EXEC_CORO_YIELDED_;                                  \
+	case __LINE__:;                                                     \
 	} while (0)
 
 /* Ends the task with one value (an exec_value). */
@@ -217,7 +221,22 @@ void exec_coro_connect(exec_coro *co, exec_coro_fn fn, exec_receiver *r);
  * and pulls the next value. exec_coro_next returns 1 with *v set, 0 once
  * the function has ended (and on every later call). */
 void exec_coro_init(exec_coro *co, exec_coro_fn fn);
-int exec_coro_next(exec_coro *co, exec_value *v);
+static inline int exec_coro_next(exec_coro *co, exec_value *v)
+{
+	if (co->point == EXEC_CORO_FINISHED_)
+		return 0;
+	exec_value slot;
+	co->opmem = &slot;
+	int rc = co->fn(co);
+	co->opmem = NULL;
+	if (rc == EXEC_CORO_YIELDED_) {
+		if (v)
+			*v = slot;
+		return 1;
+	}
+	co->point = EXEC_CORO_FINISHED_;
+	return 0;
+}
 
 /* After an await: 0, negative errno, or EXEC_STOPPED. */
 static inline int exec_coro_status(const exec_coro *co)
@@ -247,7 +266,6 @@ exec_stop_token exec_coro_stop_token(exec_coro *co);
 /* Internals used by the macros. */
 int exec_coro_await_(exec_coro *co, exec_sender *s, void *storage, size_t size);
 int exec_coro_finish_(exec_coro *co, int status, const exec_value *v);
-int exec_coro_yield_(exec_coro *co, exec_value v);
 
 #ifdef __cplusplus
 }
