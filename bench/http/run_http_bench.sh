@@ -10,7 +10,9 @@
 # in a temp dir) and cexec's http_server (--threads 1), each pinned to CPU 0,
 # and loads each from CPU 1 with `wrk -t1 -cN -dD --latency`, alternating
 # nginx / cexec for every connection count, --rounds times. Prints requests/s,
-# p99 latency and the ratio cexec / nginx per run and as medians; with --json
+# p99 latency, server CPU microseconds per request (all the server's
+# threads, from /proc/PID/task/*/schedstat) and the ratio cexec / nginx per
+# run and as medians (plus the median of each round's paired ratio); with --json
 # one object per line: {"name","value","unit","ratio","baseline"} (ratio is
 # value / baseline's value; baseline names the nginx entry, null for nginx).
 # Without a built http_server it says so and still measures nginx.
@@ -140,6 +142,14 @@ if ! wait_port "$NGINX_PORT" 10; then
   cat "$TMP/nginx/error.log" >&2 || true
   exit 1
 fi
+# The worker (the master only supervises) is whose CPU time we count.
+NGINX_WORKER=""
+for ((i = 0; i < 40; i++)); do
+  NGINX_WORKER=$(pgrep -P "${PIDS[0]}" | head -1 || true)
+  [ -n "$NGINX_WORKER" ] && break
+  sleep 0.05
+done
+NGINX_WORKER=${NGINX_WORKER:-${PIDS[0]}}
 say "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$NGINX_PORT (pid ${PIDS[0]}, CPU 0)"
 
 HAVE_CEXEC=0
@@ -174,7 +184,13 @@ if [ $HAVE_CEXEC -eq 1 ] && ! check_hello cexec "$CEXEC_PORT"; then
 fi
 
 # ---- load ------------------------------------------------------------------
-# run_wrk PORT CONNS -> prints "rps p99_ms errors"
+# CPU time a process has used so far, in ns, all threads (schedstat is
+# precise where utime/stime count 10 ms ticks); 0 when unreadable.
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f\n", t + 0 }'
+}
+
+# run_wrk PORT CONNS -> prints "rps p99_ms errors requests"
 run_wrk() {
   local out
   out=$($PIN_LOAD wrk -t1 -c"$2" -d"$DURATION" --latency "http://127.0.0.1:$1/" 2>&1) || true
@@ -188,19 +204,21 @@ run_wrk() {
       return v + 0;
     }
     /^Requests\/sec:/ { rps = $2 }
+    / requests in / { reqs = $1 }
     /^ *99%/ { p99 = ms($2) }
     /Non-2xx or 3xx responses:/ { err += $NF }
     /Socket errors:/ {
       gsub(",", ""); err += $4 + $6 + $8 + $10
     }
-    END { printf "%.0f %.3f %d\n", rps + 0, p99 + 0, err + 0 }'
+    END { printf "%.0f %.3f %d %d\n", rps + 0, p99 + 0, err + 0, reqs + 0 }'
 }
 
-declare -A RPS P99 ERRS PAIR
+declare -A RPS P99 ERRS PAIR CPU
 last_nginx=0
 say ""
 if [ $JSON -eq 0 ]; then
-  printf '%-6s %-6s %-6s %14s %10s %8s\n' round conns server "requests/s" "p99 ms" errors
+  printf '%-6s %-6s %-6s %14s %10s %12s %8s\n' round conns server "requests/s" "p99 ms" \
+    "cpu us/req" errors
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
   for c in $CONNS; do
@@ -209,7 +227,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for s in $servers; do
       port=$NGINX_PORT
       [ "$s" = cexec ] && port=$CEXEC_PORT
-      read -r rps p99 err < <(run_wrk "$port" "$c")
+      spid=$NGINX_WORKER
+      [ "$s" = cexec ] && spid=${PIDS[1]}
+      cpu0=$(cpu_ns "$spid")
+      read -r rps p99 err reqs < <(run_wrk "$port" "$c")
+      cpu1=$(cpu_ns "$spid")
+      # Server CPU per request: steadier than requests/s when other jobs
+      # share the machine, and the cost that matters at scale.
+      cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$reqs" 'BEGIN { if (n > 0 && b > a) printf "%.2f", (b - a) / n / 1000; else print 0 }')
+      CPU[$s,$c]="${CPU[$s,$c]:-} $cpu"
       RPS[$s,$c]="${RPS[$s,$c]:-} $rps"
       # The ratio of each back-to-back pair: the load of the shared machine
       # drifts between rounds more than between the two halves of a pair.
@@ -221,7 +247,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       P99[$s,$c]="${P99[$s,$c]:-} $p99"
       ERRS[$s,$c]=$(( ${ERRS[$s,$c]:-0} + err ))
       if [ $JSON -eq 0 ]; then
-        printf '%-6s %-6s %-6s %14s %10s %8s\n' "$r" "$c" "$s" "$rps" "$p99" "$err"
+        printf '%-6s %-6s %-6s %14s %10s %12s %8s\n' "$r" "$c" "$s" "$rps" "$p99" "$cpu" "$err"
       fi
     done
   done
@@ -240,32 +266,37 @@ say ""
 if [ $JSON -eq 0 ]; then
   echo "medians of $ROUNDS runs (wrk -t1 -cN -d$DURATION; servers on CPU 0, wrk on CPU 1)"
   echo "(ratio: of the medians; paired: median of each round's cexec / nginx)"
-  printf '%-6s %14s %14s %8s %8s %10s %10s %8s\n' conns "nginx req/s" "cexec req/s" ratio \
-    paired "nginx p99" "cexec p99" ratio
+  printf '%-6s %14s %14s %8s %8s %10s %10s %8s %10s %10s %8s\n' conns "nginx req/s" \
+    "cexec req/s" ratio paired "nginx p99" "cexec p99" ratio "nginx cpu" "cexec cpu" ratio
 fi
 for c in $CONNS; do
   n_rps=$(echo "${RPS[nginx,$c]}" | median)
   n_p99=$(echo "${P99[nginx,$c]}" | median)
+  n_cpu=$(echo "${CPU[nginx,$c]}" | median)
   if [ $HAVE_CEXEC -eq 1 ]; then
     x_rps=$(echo "${RPS[cexec,$c]}" | median)
     x_p99=$(echo "${P99[cexec,$c]}" | median)
     r_rps=$(ratio "$x_rps" "$n_rps")
     r_p99=$(ratio "$x_p99" "$n_p99")
     r_pair=$(echo "${PAIR[$c]:-}" | median)
+    x_cpu=$(echo "${CPU[cexec,$c]}" | median)
+    r_cpu=$(ratio "$x_cpu" "$n_cpu")
   else
-    x_rps="-" x_p99="-" r_rps="-" r_p99="-" r_pair="-"
+    x_rps="-" x_p99="-" r_rps="-" r_p99="-" r_pair="-" x_cpu="-" r_cpu="-"
   fi
   if [ $JSON -eq 1 ]; then
     printf '{"name":"http_c%s_requests_per_s_nginx","value":%s,"unit":"req/s","ratio":1,"baseline":null}\n' "$c" "$n_rps"
     printf '{"name":"http_c%s_p99_nginx","value":%s,"unit":"ms","ratio":1,"baseline":null}\n' "$c" "$n_p99"
+    printf '{"name":"http_c%s_cpu_us_per_req_nginx","value":%s,"unit":"us","ratio":1,"baseline":null}\n' "$c" "$n_cpu"
     if [ $HAVE_CEXEC -eq 1 ]; then
       printf '{"name":"http_c%s_requests_per_s_cexec","value":%s,"unit":"req/s","ratio":%s,"baseline":"http_c%s_requests_per_s_nginx"}\n' "$c" "$x_rps" "$r_rps" "$c"
       printf '{"name":"http_c%s_p99_cexec","value":%s,"unit":"ms","ratio":%s,"baseline":"http_c%s_p99_nginx"}\n' "$c" "$x_p99" "$r_p99" "$c"
+      printf '{"name":"http_c%s_cpu_us_per_req_cexec","value":%s,"unit":"us","ratio":%s,"baseline":"http_c%s_cpu_us_per_req_nginx"}\n' "$c" "$x_cpu" "$r_cpu" "$c"
       printf '{"name":"http_c%s_paired_ratio_cexec","value":%s,"unit":"ratio","ratio":%s,"baseline":"http_c%s_requests_per_s_nginx"}\n' "$c" "${r_pair:-null}" "${r_pair:-null}" "$c"
     fi
   else
-    printf '%-6s %14s %14s %8s %8s %10s %10s %8s\n' "$c" "$n_rps" "$x_rps" "$r_rps" \
-      "${r_pair:--}" "$n_p99" "$x_p99" "$r_p99"
+    printf '%-6s %14s %14s %8s %8s %10s %10s %8s %10s %10s %8s\n' "$c" "$n_rps" "$x_rps" \
+      "$r_rps" "${r_pair:--}" "$n_p99" "$x_p99" "$r_p99" "$n_cpu" "$x_cpu" "$r_cpu"
   fi
   for s in nginx cexec; do
     e=${ERRS[$s,$c]:-0}
