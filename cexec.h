@@ -7,6 +7,7 @@
 #include "exec/channel.h"
 #include "exec/coro.h"
 #include "exec/context.h"
+#include "exec/debug.h"
 #include "exec/env.h"
 #include "exec/error.h"
 #include "exec/fanout.h"
