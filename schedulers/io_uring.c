@@ -603,6 +603,10 @@ const exec_io_features *exec_io_loop_features(const exec_io_loop *loop)
 
 /* First entry on the running thread: with R_DISABLED the ring binds its
  * single issuer here, not at creation. */
+/* The last loop this thread found it may drive (see enter). */
+static _Thread_local const exec_io_loop *checked_here
+	__attribute__((tls_model("initial-exec")));
+
 static int enter(exec_io_loop *loop)
 {
 	if (loop->backend != EXEC_IO_BACKEND_URING)
@@ -615,6 +619,17 @@ static int enter(exec_io_loop *loop)
 		if (rc < 0)
 			return -errno;
 		loop->enabled = true;
+		checked_here = loop;
+	} else if (loop->features.defer_taskrun && checked_here != loop) {
+		/* SINGLE_ISSUER bound the ring to the thread that enabled
+		 * it; from any other thread every enter fails with -EEXIST.
+		 * Find out with one enter before anything is started here,
+		 * so the caller gets a clean error, not a submission stuck
+		 * in the SQ. */
+		int rc = io_uring_get_events(&loop->ring);
+		if (rc == -EEXIST)
+			return -EEXIST;
+		checked_here = loop;
 	}
 	if (!loop->wake_armed) {
 		loop->wake_armed = true;
@@ -849,7 +864,8 @@ int exec_io_loop_sync_wait_with_stop(exec_io_loop *loop, const exec_sender *s,
 	exec_io_loop *saved = current;
 	current = loop;
 	rc = enter(loop);
-	if (rc == 0) {
+	bool started = rc == 0;
+	if (started) {
 		exec_start((exec_op *)storage);
 		while (!w.done) {
 			rc = iteration(loop, true);
@@ -858,7 +874,8 @@ int exec_io_loop_sync_wait_with_stop(exec_io_loop *loop, const exec_sender *s,
 		}
 	}
 	current = saved;
-	if (heap && w.done)
+	/* Never started (enter failed): the op may be discarded. */
+	if (heap && (w.done || !started))
 		free(storage);
 	return rc < 0 ? rc : w.rc;
 }

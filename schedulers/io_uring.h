@@ -101,8 +101,12 @@ typedef struct exec_io_features {
 } exec_io_features;
 
 /* Creates a loop (opts may be NULL: defaults, backend AUTO). The loop is
- * not bound to a thread until it is first run. Returns 0 and *out, or a
- * negative errno (-ENOMEM; io_uring's error with backend URING; epoll's). */
+ * not bound to a thread until it is first run; with SINGLE_ISSUER
+ * (features.single_issuer) the thread that first runs it is then the only
+ * one that may run it: run / run_once / sync_wait from another thread
+ * return -EEXIST without starting anything (set no_single_issuer to move
+ * a loop between threads). Returns 0 and *out, or a negative errno
+ * (-ENOMEM; io_uring's error with backend URING; epoll's). */
 int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts);
 
 /* Destroys an idle loop: nobody in run, no I/O in flight (every sender
