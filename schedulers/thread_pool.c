@@ -58,6 +58,14 @@ struct exec_thread_pool {
 	 * by anyone; taken whole (swap with NULL: no ABA, since nobody reads
 	 * a node before owning it). */
 	_Alignas(CACHELINE) AO_t inject;
+	/* Injected tasks taken from the stack but not yet run, oldest first:
+	 * a worker that takes a big stack keeps a deque-sized batch and parks
+	 * the rest here, so that each task is walked a bounded number of times
+	 * (pushing the rest back onto the stack made a million-task burst
+	 * quadratic). Only workers touch it, under backlog_mu. */
+	_Alignas(CACHELINE) pthread_mutex_t backlog_mu;
+	exec_task *backlog_head, *backlog_tail;
+	AO_t backlog_len; /* read without the lock as a hint */
 	/* Wake-up state (see wake_one). */
 	_Alignas(CACHELINE) AO_t searching; /* workers looking for work */
 	AO_t sleepers;                       /* workers parked or parking */
@@ -236,9 +244,79 @@ static exec_time service_timers(exec_thread_pool *p, worker *w, bool all)
 
 /* ---- the worker loop ---------------------------------------------------- */
 
+/* Most injected tasks a worker moves to its deque at once. */
+#define INJECT_BATCH (DEQUE_CAP / 2u)
+
+/* Takes up to max (>= 1) of the oldest backlog tasks (a chain, oldest
+ * first, NULL-terminated), or NULL. */
+static exec_task *backlog_take(exec_thread_pool *p, AO_t max)
+{
+	if (AO_load_acquire(&p->backlog_len) == 0)
+		return NULL;
+	pthread_mutex_lock(&p->backlog_mu);
+	exec_task *first = p->backlog_head, *last = first;
+	AO_t n = first ? 1 : 0;
+	while (last && last->next && n < max) {
+		last = last->next;
+		n++;
+	}
+	if (first) {
+		p->backlog_head = last->next;
+		if (!p->backlog_head)
+			p->backlog_tail = NULL;
+		last->next = NULL;
+		AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) - n);
+	}
+	pthread_mutex_unlock(&p->backlog_mu);
+	return first;
+}
+
+/* Takes a chain of at most max (>= 1) injected tasks, oldest first: from
+ * the backlog, else the whole injection stack, parking the rest in the
+ * backlog. */
+static exec_task *inject_take_batch(exec_thread_pool *p, AO_t max)
+{
+	exec_task *batch = backlog_take(p, max);
+	if (batch)
+		return batch;
+	batch = inject_take_all(p);
+	if (!batch)
+		return NULL;
+	exec_task *last = batch;
+	AO_t n = 1;
+	while (last->next && n < max) {
+		last = last->next;
+		n++;
+	}
+	exec_task *rest = last->next;
+	if (!rest)
+		return batch;
+	last->next = NULL;
+	exec_task *rest_tail = rest;
+	AO_t rn = 1;
+	while (rest_tail->next) {
+		rest_tail = rest_tail->next;
+		rn++;
+	}
+	pthread_mutex_lock(&p->backlog_mu);
+	if (p->backlog_tail)
+		p->backlog_tail->next = rest;
+	else
+		p->backlog_head = rest;
+	p->backlog_tail = rest_tail;
+	AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) + rn);
+	pthread_mutex_unlock(&p->backlog_mu);
+	return batch;
+}
+
 static exec_task *from_injection(exec_thread_pool *p, worker *w)
 {
-	exec_task *batch = inject_take_all(p);
+	/* At most half the deque's free room (the TICK path calls this with a
+	 * busy deque): a batch that overflowed went back to the stack and was
+	 * walked again and again. */
+	AO_t used = AO_load(&w->bottom) - AO_load_acquire(&w->top);
+	AO_t room = used < DEQUE_CAP ? (DEQUE_CAP - used) / 2 : 0;
+	exec_task *batch = inject_take_batch(p, room < 1 ? 1 : room > INJECT_BATCH ? INJECT_BATCH : room);
 	if (!batch)
 		return NULL;
 	exec_task *run = batch;
@@ -246,7 +324,7 @@ static exec_task *from_injection(exec_thread_pool *p, worker *w)
 	counter_inc(&w->injected);
 	/* Push newest first so that the owner (taking at bottom) runs the
 	 * oldest first; whatever does not fit goes back to the injection
-	 * queue. */
+	 * queue (rare: the batch is at most half a deque). */
 	exec_task *rev = NULL;
 	while (rest) {
 		exec_task *n = rest->next;
@@ -258,10 +336,6 @@ static exec_task *from_injection(exec_thread_pool *p, worker *w)
 	while (rev) {
 		exec_task *n = rev->next;
 		if (!deque_push(w, rev)) {
-			/* rev..end is newest..oldest: reverse back to oldest
-			 * first is not needed for a stack push of a chain whose
-			 * head is taken last; keep it simple and push one by
-			 * one (rare: only when the deque is full). */
 			rev->next = NULL;
 			inject_push_chain(p, rev, rev);
 		} else {
@@ -269,7 +343,7 @@ static exec_task *from_injection(exec_thread_pool *p, worker *w)
 		}
 		rev = n;
 	}
-	if (pushed)
+	if (pushed || AO_load(&p->backlog_len))
 		wake_one(p);
 	return run;
 }
@@ -533,6 +607,8 @@ int exec_thread_pool_create(exec_thread_pool **out, unsigned nthreads)
 	memset(p->workers, 0, wsize);
 	exec_timer_heap_init(&p->timers);
 	int rc = pthread_mutex_init(&p->timer_mu, NULL);
+	if (rc == 0 && (rc = pthread_mutex_init(&p->backlog_mu, NULL)) != 0)
+		pthread_mutex_destroy(&p->timer_mu);
 	if (rc) {
 		free(p->workers);
 		free(p);
@@ -550,6 +626,7 @@ int exec_thread_pool_create(exec_thread_pool **out, unsigned nthreads)
 		if (rc) {
 			join_started(p);
 			pthread_mutex_destroy(&p->timer_mu);
+			pthread_mutex_destroy(&p->backlog_mu);
 			free(p->workers);
 			free(p);
 			return -rc;
@@ -569,7 +646,7 @@ void exec_thread_pool_destroy(exec_thread_pool *pool)
 	 * the last tasks pushed to another worker's deque after that worker
 	 * left are still there: run them here, stopped. */
 	for (;;) {
-		exec_task *t = inject_take_all(pool);
+		exec_task *t = inject_take_batch(pool, INJECT_BATCH);
 		bool any = t != NULL;
 		while (t) {
 			exec_task *n = t->next;
@@ -594,6 +671,7 @@ void exec_thread_pool_destroy(exec_thread_pool *pool)
 			break;
 	}
 	pthread_mutex_destroy(&pool->timer_mu);
+	pthread_mutex_destroy(&pool->backlog_mu);
 	free(pool->workers);
 	free(pool);
 }

@@ -4,9 +4,11 @@
  * Chase-Lev deque; a task submitted from a worker thread goes to that
  * worker's deque (LIFO for the owner, stolen oldest-first by the others);
  * a task submitted from any other thread goes to the injection queue, a
- * lock-free stack that a worker takes whole and replays oldest first. A
- * full deque overflows into the injection queue: submit never drops a task
- * and never allocates. Every 61st task a worker looks at the injection
+ * lock-free stack that a worker takes whole and replays oldest first, in
+ * batches of at most half its deque's free room (the rest waits, oldest
+ * first, in a backlog list that only workers lock). A full deque overflows
+ * into the injection queue: submit never drops a task and never
+ * allocates. Every 61st task a worker looks at the injection
  * queue, the timers and the oldest end of its own deque first, so no task
  * waits forever behind a busy worker's newer work.
  *

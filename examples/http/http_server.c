@@ -2,7 +2,7 @@
  *
  *   http_server [--port P] [--threads N] [--idle-timeout MS]
  *               [--request-timeout MS] [--max-conns M] [--max-seconds S]
- *               [--self-test]
+ *               [--debug] [--watchdog-ms MS] [--self-test]
  *
  * One exec_io_loop per thread (schedulers/io_loop_group.h), each with its
  * own SO_REUSEPORT listener on 127.0.0.1:P and a multishot accept. GET or
@@ -39,6 +39,11 @@
  * each loop stops its accept and every connection's operation, frees each
  * connection as its operation completes, and stops once none is left.
  *
+ * Debugging: --debug turns on the in-flight registry (exec/debug.h) and
+ * `kill -USR1 <pid>` prints every operation in flight (accepts, receives,
+ * sends; fd, loop, age) to stderr; --watchdog-ms MS reports, once, a loop
+ * callback that has not returned for MS milliseconds (a blocked loop).
+ *
  * --self-test: serves on an ephemeral port (2 threads unless --threads,
  * 300 ms timeouts unless given) and runs the loopback client of
  * http_selftest.c against it; exit status 0 when every case passed. */
@@ -74,6 +79,8 @@ struct options {
 	int max_conns; /* per thread */
 	int max_seconds;
 	bool self_test;
+	bool debug;      /* in-flight registry on; SIGUSR1 dumps it */
+	int watchdog_ms; /* 0: off */
 };
 
 struct worker;
@@ -514,7 +521,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: http_server [--port P] [--threads N] [--idle-timeout MS]\n"
 		   "                   [--request-timeout MS] [--max-conns M]\n"
-		   "                   [--max-seconds S] [--self-test]\n");
+		   "                   [--max-seconds S] [--debug] [--watchdog-ms MS]\n"
+		   "                   [--self-test]\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -527,6 +535,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"max-conns", required_argument, NULL, 'm'},
 		{"max-seconds", required_argument, NULL, 's'},
 		{"self-test", no_argument, NULL, 'T'},
+		{"debug", no_argument, NULL, 'D'},
+		{"watchdog-ms", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -542,6 +552,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'm': o->max_conns = atoi(optarg); break;
 		case 's': o->max_seconds = atoi(optarg); break;
 		case 'T': o->self_test = true; break;
+		case 'D': o->debug = true; break;
+		case 'W': o->watchdog_ms = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -562,7 +574,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	if (o->request_ms < 0)
 		o->request_ms = 10000;
 	if (o->port < 0 || o->port > 65535 || o->threads > 256 || o->idle_ms <= 0 ||
-	    o->request_ms <= 0 || o->max_conns <= 0 || o->max_seconds < 0) {
+	    o->request_ms <= 0 || o->max_conns <= 0 || o->max_seconds < 0 ||
+	    o->watchdog_ms < 0) {
 		usage(stderr);
 		return -1;
 	}
@@ -607,10 +620,15 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	if (srv.opt.debug)
+		exec_debug_enable(true);
+	exec_io_loop_options lopts = {0};
+	lopts.watchdog_ns = (int64_t)srv.opt.watchdog_ms * EXEC_NS_PER_MS;
 	exec_io_loop_group *group;
-	int rc = exec_io_loop_group_start(&group, srv.n, NULL, worker_setup, &srv);
+	int rc = exec_io_loop_group_start(&group, srv.n, &lopts, worker_setup, &srv);
 	if (rc < 0) {
 		fprintf(stderr, "http_server: starting the loops: %s\n", strerror(-rc));
 		return 1;
@@ -634,10 +652,29 @@ int main(int argc, char **argv)
 			       failed);
 			status = failed ? 1 : 0;
 		} else {
-			struct timespec limit = {srv.opt.max_seconds, 0};
-			int sig = srv.opt.max_seconds > 0 ? sigtimedwait(&sigs, NULL, &limit)
-							   : sigwaitinfo(&sigs, NULL);
-			(void)sig;
+			/* SIGUSR1 dumps the operations in flight (exec/debug.h)
+			 * and goes on; SIGINT, SIGTERM or --max-seconds stop. */
+			exec_time end = exec_clock_now() +
+					(exec_time)srv.opt.max_seconds * EXEC_NS_PER_S;
+			for (;;) {
+				int sig;
+				if (srv.opt.max_seconds > 0) {
+					exec_time left = end - exec_clock_now();
+					if (left <= 0)
+						break;
+					struct timespec limit = {left / EXEC_NS_PER_S,
+								 left % EXEC_NS_PER_S};
+					sig = sigtimedwait(&sigs, NULL, &limit);
+				} else {
+					sig = sigwaitinfo(&sigs, NULL);
+				}
+				if (sig == SIGUSR1)
+					exec_debug_dump(STDERR_FILENO);
+				else if (sig < 0 && errno == EINTR)
+					continue; /* e.g. a debugger attached */
+				else
+					break;
+			}
 		}
 	}
 	unsigned long long served = 0;

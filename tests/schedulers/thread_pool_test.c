@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef CEXEC_SANITIZE_BUILD
 #define MILLION 100000u
@@ -128,8 +129,10 @@ static void one_worker(void **state)
 
 static void more_workers_than_cores(void **state)
 {
-	million_from_outside(8, MILLION / 5);
-	million_from_inside(8, MILLION / 5);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cpus > 3 ? 2u * (unsigned)cpus + 1u : 8u;
+	million_from_outside(n, MILLION / 5);
+	million_from_inside(n, MILLION / 5);
 }
 
 /* ---- stealing ----------------------------------------------------------- */
@@ -391,8 +394,16 @@ static void timers_never_early_and_cancel(void **state)
 	exec_thread_pool_destroy(pool);
 }
 
-/* schedule_after through the sender layer, and a stop request cancels a
- * pending timer. */
+static int fired_where(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	(void)ctx, (void)in, (void)n;
+	out[0] = exec_value_i64(exec_clock_now());
+	out[1] = exec_value_ptr(exec_thread_pool_current());
+	return 2;
+}
+
+/* schedule_after / schedule_at through the sender layer: never early, the
+ * continuation runs on a worker; a stop request cancels a pending timer. */
 static void schedule_after_on_pool(void **state)
 {
 	exec_thread_pool *pool;
@@ -403,6 +414,17 @@ static void schedule_after_on_pool(void **state)
 	assert_int_equal(exec_sync_wait(s, NULL), 0);
 	assert_true(exec_clock_now() - t0 >= 2 * EXEC_NS_PER_MS);
 	exec_sender_free(s);
+	for (int i = 0; i < 5; i++) {
+		exec_time at = exec_clock_now() + (i + 1) * EXEC_NS_PER_MS;
+		exec_result res;
+		s = exec_then(i % 2 ? exec_schedule_at(sched, at)
+				    : exec_schedule_after(sched, (i + 1) * EXEC_NS_PER_MS),
+			      fired_where, NULL);
+		assert_int_equal(exec_sync_wait(s, &res), 0);
+		assert_true(exec_value_as_i64(&res.values[0]) >= at);
+		assert_ptr_equal(exec_value_as_ptr(&res.values[1]), pool);
+		exec_sender_free(s);
+	}
 
 	exec_stop_source src;
 	exec_stop_source_init(&src);
