@@ -755,6 +755,11 @@ void exec_io_loop_stop(exec_io_loop *loop)
 	wake(loop);
 }
 
+size_t exec_io_loop_inflight(const exec_io_loop *loop)
+{
+	return loop->inflight;
+}
+
 static bool empty(exec_io_loop *loop)
 {
 	return !loop->head && !AO_load_acquire(&loop->remote) &&
