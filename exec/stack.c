@@ -36,12 +36,14 @@
 
 static size_t page_size(void)
 {
-	static size_t ps;
-	if (!ps) {
-		long v = sysconf(_SC_PAGESIZE);
-		ps = v > 0 ? (size_t)v : 4096;
+	static AO_t ps; /* racing first callers store the same value */
+	size_t v = (size_t)AO_load(&ps);
+	if (!v) {
+		long p = sysconf(_SC_PAGESIZE);
+		v = p > 0 ? (size_t)p : 4096;
+		AO_store(&ps, (AO_t)v);
 	}
-	return ps;
+	return v;
 }
 
 /* ---- the guarded-stack budget ---- */
@@ -75,11 +77,18 @@ size_t exec_stack_guarded_count(void)
 	return AO_load(&guarded_count);
 }
 
-/* ---- unguarded slabs: one global free list per size ---- */
+/* ---- unguarded slabs: one global free list per size ----
+ *
+ * A released unguarded stack keeps its pages (no system call, and the next
+ * fiber on it takes no page fault); exec_stack_cache_trim gives the pages
+ * of every free one back to the kernel, one madvise per run of adjacent
+ * free stacks. The free list is an array outside the stacks, so that the
+ * madvise may zero them. */
 
 typedef struct size_class {
 	size_t size;
-	exec_stack *free;    /* nodes live at the top of each free stack */
+	char **free;         /* bases of free stacks */
+	size_t nfree, cap;
 	char *slab_next;     /* uncarved part of the current slab */
 	size_t slab_left;    /* stacks left in it */
 	struct size_class *next;
@@ -88,8 +97,8 @@ typedef struct size_class {
 static pthread_mutex_t slab_mu = PTHREAD_MUTEX_INITIALIZER;
 static size_class *classes;
 
-/* The free-list node of a stack sits in its top bytes, which a running
- * fiber touches anyway, so a cached stack costs no extra page. */
+/* The per-thread cache's node of a stack sits in its top bytes, which a
+ * running fiber touches anyway, so a cached stack costs no extra page. */
 static exec_stack *node_of(void *base, size_t size)
 {
 	uintptr_t top = (uintptr_t)base + size;
@@ -112,11 +121,9 @@ static int unguarded_alloc(exec_stack *st, size_t size)
 		c->next = classes;
 		classes = c;
 	}
-	void *base;
-	if (c->free) {
-		exec_stack *n = c->free;
-		c->free = n->next_free_;
-		base = n->base;
+	char *base;
+	if (c->nfree) {
+		base = c->free[--c->nfree];
 	} else {
 		if (!c->slab_left) {
 			void *m = mmap(NULL, size * SLAB_STACKS, PROT_READ | PROT_WRITE,
@@ -143,16 +150,45 @@ static int unguarded_alloc(exec_stack *st, size_t size)
 
 static void unguarded_release(const exec_stack *st)
 {
-	/* Give the pages back but keep the address range for reuse. */
-	madvise(st->base, st->size, MADV_DONTNEED);
 	pthread_mutex_lock(&slab_mu);
 	size_class *c = classes;
 	while (c && c->size != st->size)
-		c = c->next;
-	exec_stack *n = node_of(st->base, st->size);
-	*n = *st;
-	n->next_free_ = c->free; /* c exists: the stack came from it */
-	c->free = n;
+		c = c->next; /* found: the stack came from it */
+	if (c->nfree == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 256;
+		char **f = realloc(c->free, cap * sizeof *f);
+		if (!f) {
+			/* Cannot track it: give the pages back, lose the range. */
+			pthread_mutex_unlock(&slab_mu);
+			madvise(st->base, st->size, MADV_DONTNEED);
+			return;
+		}
+		c->free = f;
+		c->cap = cap;
+	}
+	c->free[c->nfree++] = st->base;
+	pthread_mutex_unlock(&slab_mu);
+}
+
+static int by_address(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void unguarded_trim(void)
+{
+	pthread_mutex_lock(&slab_mu);
+	for (size_class *c = classes; c; c = c->next) {
+		qsort(c->free, c->nfree, sizeof *c->free, by_address);
+		for (size_t i = 0; i < c->nfree;) {
+			size_t j = i + 1;
+			while (j < c->nfree && c->free[j] == c->free[j - 1] + c->size)
+				j++;
+			madvise(c->free[i], (size_t)(j - i) * c->size, MADV_DONTNEED);
+			i = j;
+		}
+	}
 	pthread_mutex_unlock(&slab_mu);
 }
 
@@ -242,6 +278,7 @@ static void cache_key_init(void)
 void exec_stack_cache_trim(void)
 {
 	cache_drop(&cache);
+	unguarded_trim();
 }
 
 int exec_stack_alloc(exec_stack *st, size_t size, unsigned flags)

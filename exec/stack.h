@@ -15,9 +15,10 @@
  *     elsewhere.
  *   - unguarded (EXEC_STACK_UNGUARDED): carved from large shared slabs (one
  *     mapping per slab), for hundreds of thousands of fibers. No overflow
- *     protection: size them generously. Slab memory is recycled through a
- *     process-wide free list and returned to the kernel (MADV_DONTNEED)
- *     when a stack is released, but slabs are never unmapped.
+ *     protection: size them generously. A released one goes to a
+ *     process-wide free list with its pages (reused without a system call
+ *     or page fault); exec_stack_cache_trim returns the pages of the free
+ *     ones to the kernel (MADV_DONTNEED). Slabs are never unmapped.
  * Pages are touched lazily, so a suspended fiber that used little stack
  * costs about one page of RSS whatever the size.
  *
@@ -71,7 +72,8 @@ void exec_stack_guard(const exec_stack *st, void **lo, void **hi);
 size_t exec_stack_guarded_limit(void);
 size_t exec_stack_guarded_count(void);
 
-/* Drops this thread's cache (also done at thread exit). */
+/* Drops this thread's cache (also done at thread exit, without the rest)
+ * and gives the pages of every free unguarded stack back to the kernel. */
 void exec_stack_cache_trim(void);
 
 #ifdef __cplusplus
