@@ -37,7 +37,9 @@
  * function returns and is re-entered after the await, on the thread where
  * the sender completed (so awaiting exec_schedule(pool) continues on the
  * pool; a completion on another thread that beats the function's return
- * from the await waits for that return, a few instructions). Then exec_coro_status(co) says how it ended (0,
+ * from the await waits for that return, a few instructions, so an awaited
+ * sender's start must not itself wait for its completion call to return
+ * on another thread). Then exec_coro_status(co) says how it ended (0,
  * negative errno, EXEC_STOPPED) and exec_coro_value(co) is its first value
  * (exec_coro_value_count(co) says how many it sent; the others are
  * dropped). The first value is kept in the await's storage, which the
@@ -52,7 +54,8 @@
  * frame awaiting exec_schedule_after (176 bytes of op state) with 16
  * bytes of locals is 256 bytes (examples/ticker.c). The task completes
  * with the value given to EXEC_CORO_RETURN, no value at EXEC_CORO_END, or the error / stopped of
- * EXEC_CORO_RETURN_ERROR / EXEC_CORO_RETURN_STOPPED / EXEC_CORO_TRY_AWAIT,
+ * EXEC_CORO_RETURN_ERROR / EXEC_CORO_RETURN_STOPPED /
+ * EXEC_CORO_RETURN_STATUS / EXEC_CORO_TRY_AWAIT,
  * on the thread where its last await completed (or inside start). The
  * receiver's environment (stop token, scheduler, allocator) is forwarded to
  * every await unchanged, so stopping the task stops the pending await;

@@ -429,6 +429,10 @@ static void hop_between_schedulers(void **state)
 	assert_int_equal(exec_run_loop_init(&loop), 0);
 	exec_test_receiver t;
 	exec_test_receiver_init(&t);
+	/* Every op state fits the frame's storage: nothing is allocated. */
+	count_alloc c = {0, 0, 0};
+	exec_allocator a = {ca_alloc, ca_free, &c};
+	t.env.allocator = &a;
 	hop_frame f;
 	exec_coro_connect(&f.co, hop_fn, &t.base);
 	f.pool = pool;
@@ -443,6 +447,7 @@ static void hop_between_schedulers(void **state)
 	assert_int_equal(f.on_pool1, 1);
 	assert_int_equal(f.on_loop, 1);
 	assert_int_equal(f.on_pool2, 1);
+	assert_int_equal(AO_load(&c.allocs), 0);
 	exec_test_receiver_destroy(&t);
 	exec_run_loop_destroy(&loop);
 	exec_thread_pool_destroy(pool);
