@@ -129,7 +129,8 @@ static const exec_receiver_ops await_ops = {await_value, await_error, await_stop
 
 int exec_coro_await_(exec_coro *co, exec_sender *s, void *storage, size_t size)
 {
-	await_release(co);
+	if (co->awaited)
+		await_release(co);
 	co->nvalues = 0;
 	if (!co->out) {
 		exec_sender_free(s);
@@ -154,7 +155,8 @@ int exec_coro_await_(exec_coro *co, exec_sender *s, void *storage, size_t size)
 	co->awaited = s;
 	co->opmem = op;
 	AO_int_store(&co->flag, AWAIT_PENDING);
-	int rc = exec_connect(s, op, &co->rcv);
+	/* Storage is checked above: connect directly, not via exec_connect. */
+	int rc = s->ops->connect(s, (exec_op *)op, &co->rcv);
 	if (rc) {
 		co->status = rc;
 		return 0;

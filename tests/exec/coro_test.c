@@ -324,6 +324,51 @@ static void task_is_a_sender(void **state)
 			 -EINVAL);
 }
 
+/* ---- a task awaiting a task --------------------------------------------- */
+
+typedef struct outer_frame {
+	exec_coro co;
+	exec_sender *inner;
+	int allocated;
+	EXEC_CORO_STORAGE(op, 512);
+} outer_frame;
+
+static int outer_fn(exec_coro *co)
+{
+	outer_frame *f = (outer_frame *)co;
+	EXEC_CORO_BEGIN(co);
+	EXEC_CORO_TRY_AWAIT(co, exec_sender_ref(f->inner), f->op);
+	f->allocated = exec_coro_await_allocated(co);
+	EXEC_CORO_RETURN(co, exec_value_i64(exec_value_as_i64(exec_coro_value(co)) + 1));
+	EXEC_CORO_END(co);
+}
+
+static void task_awaits_task(void **state)
+{
+	exec_thread_pool *pool;
+	assert_int_equal(exec_thread_pool_create(&pool, 2), 0);
+	/* The inner task hops to the pool and returns 41 from a just. */
+	exec_sender *v41 = exec_continues_on(exec_just_i64(41), exec_thread_pool_scheduler(pool));
+	exec_sender *inner = EXEC_CORO_SENDER(one_fn, one_frame, init_one, v41);
+	assert_true(exec_sender_op_size(inner) <= 512);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	outer_frame f;
+	exec_coro_connect(&f.co, outer_fn, &t.base);
+	f.inner = inner;
+	f.allocated = -1;
+	exec_start(&f.co.op);
+	exec_test_receiver_wait(&t);
+	exec_test_assert_value(&t);
+	exec_test_assert_i64(&t, 0, 42);
+	assert_int_equal(f.allocated, 0);
+	assert_false(pthread_equal(t.thread, pthread_self())); /* ended on the pool */
+	exec_test_receiver_destroy(&t);
+	exec_sender_free(inner);
+	exec_sender_free(v41);
+	exec_thread_pool_destroy(pool);
+}
+
 /* ---- resume on another scheduler ----------------------------------------- */
 
 static void resume_on_inline_and_run_loop(void **state)
@@ -750,6 +795,7 @@ int main(void)
 		cmocka_unit_test(large_op_uses_env_allocator),
 		cmocka_unit_test(many_inline_awaits),
 		cmocka_unit_test(task_is_a_sender),
+		cmocka_unit_test(task_awaits_task),
 		cmocka_unit_test(resume_on_inline_and_run_loop),
 		cmocka_unit_test(resume_on_pool),
 		cmocka_unit_test(resume_on_io_loop),
