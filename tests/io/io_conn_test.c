@@ -132,6 +132,57 @@ static void multishot_accept_n(void **state)
 	exec_io_loop_destroy(loop);
 }
 
+/* What a kernel without IORING_ACCEPT_MULTISHOT (or without provided
+ * buffer rings) gets, checked on this kernel by clearing the probed
+ * flags before building: multishot accept falls back to repeated single
+ * accepts and still delivers every connection and stops cleanly; buffer
+ * rings say -EOPNOTSUPP (and their tests skip). On epoll these flags are
+ * always clear, so both groups cover the fallback. */
+static void without_probed_features(void **state)
+{
+	(void)state;
+	exec_io_loop *loop = test_loop_new();
+	exec_io_features *f = (exec_io_features *)exec_io_loop_features(loop);
+	f->multishot_accept = false;
+	f->buf_ring = false;
+	exec_io_buf_ring *ring = NULL;
+	int rc = exec_io_buf_ring_create(loop, 2, 64, 7, &ring);
+	if (test_backend == EXEC_IO_BACKEND_URING)
+		assert_int_equal(rc, -EOPNOTSUPP);
+	else
+		exec_io_buf_ring_destroy(ring); /* epoll emulates them */
+
+	struct sockaddr_in la;
+	int l = test_listener(16, &la);
+	accepted got;
+	memset(&got, 0, sizeof got);
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_sender *ms = exec_io_accept_multishot(loop, l, SOCK_CLOEXEC, take_fd, &got);
+	test_io_start(loop, ms, &t, exec_stop_source_token(&src));
+	int c[8];
+	for (int i = 0; i < 8; i++)
+		c[i] = test_client(&la);
+	for (int i = 0; i < 100000 && got.n < 8; i++)
+		assert_true(exec_io_loop_run_once(loop, true) >= 0);
+	assert_int_equal(got.n, 8);
+	exec_stop_source_request(&src);
+	test_run_until(loop, &t);
+	exec_test_assert_stopped(&t);
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	for (int i = 0; i < 8; i++) {
+		close(got.fds[i]);
+		close(c[i]);
+	}
+	close(l);
+	exec_sender_free(ms);
+	exec_test_receiver_destroy(&t);
+	exec_io_loop_destroy(loop);
+}
+
+
 /* The lowest free fd number: every fd below it is open. */
 static int lowest_free_fd(void)
 {
@@ -262,6 +313,7 @@ static void thousand_connections_echo_once(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(accept_and_connect),
 	cmocka_unit_test(multishot_accept_n),
+	cmocka_unit_test(without_probed_features),
 	cmocka_unit_test(emfile_on_accept),
 	cmocka_unit_test(peer_reset_mid_read),
 	cmocka_unit_test(thousand_connections_echo_once),
