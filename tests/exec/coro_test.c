@@ -540,6 +540,38 @@ static void stop_while_blocked_in_await(void **state)
 	exec_run_loop_destroy(&loop);
 }
 
+/* Stop from this thread while tasks wait on pool timers: each ends stopped
+ * on whichever thread ran the cancelled timer, exactly once. */
+static void stop_pool_timers_from_another_thread(void **state)
+{
+	exec_thread_pool *pool;
+	assert_int_equal(exec_thread_pool_create(&pool, 2), 0);
+	enum { N = 64 };
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	one_frame *f = aligned_alloc(16, N * sizeof *f);
+	exec_test_receiver *t = malloc(N * sizeof *t);
+	for (int i = 0; i < N; i++) {
+		exec_test_receiver_init(&t[i]);
+		t[i].env.stop_token = exec_stop_source_token(&src);
+		exec_coro_connect(&f[i].co, one_fn, &t[i].base);
+		f[i].s = exec_schedule_after(exec_thread_pool_scheduler(pool), 3600 * EXEC_NS_PER_S);
+		f[i].loop = NULL;
+	}
+	for (int i = 0; i < N; i++)
+		exec_start(&f[i].co.op);
+	exec_stop_source_request(&src);
+	for (int i = 0; i < N; i++) {
+		exec_test_receiver_wait(&t[i]);
+		exec_test_assert_stopped(&t[i]);
+		assert_int_equal(f[i].stop_seen, 1);
+		exec_test_receiver_destroy(&t[i]);
+	}
+	free(t);
+	free(f);
+	exec_thread_pool_destroy(pool);
+}
+
 /* ---- a million suspended tasks ------------------------------------------ */
 
 /* A latch: each started op parks on a list until the test releases all. */
@@ -801,6 +833,7 @@ int main(void)
 		cmocka_unit_test(resume_on_io_loop),
 		cmocka_unit_test(hop_between_schedulers),
 		cmocka_unit_test(stop_while_blocked_in_await),
+		cmocka_unit_test(stop_pool_timers_from_another_thread),
 		cmocka_unit_test(million_suspended_tasks),
 		cmocka_unit_test(completion_races_suspension),
 		cmocka_unit_test(generator_range),
