@@ -4,7 +4,10 @@
 
 #include <atomic_ops.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,9 +222,110 @@ static void fiber_complete(fiber *f)
 		exec_set_error(out, status);
 }
 
+/* ---- the stack-overflow report ---- */
+
+static AO_t overflow_handler_on;
+static struct sigaction old_segv, old_bus;
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+static _Thread_local int altstack_done;
+
+enum { ALTSTACK_SIZE = 64 * 1024 };
+
+static void altstack_free(void *p)
+{
+	stack_t off = {.ss_flags = SS_DISABLE};
+	sigaltstack(&off, NULL);
+	free(p);
+}
+
+static void altstack_key_init(void)
+{
+	pthread_key_create(&altstack_key, altstack_free);
+}
+
+/* The handler needs a stack other than the overflowed one. */
+static void altstack_ensure(void)
+{
+	altstack_done = 1;
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+		return; /* the thread has one already */
+	pthread_once(&altstack_once, altstack_key_init);
+	stack_t st = {.ss_sp = malloc(ALTSTACK_SIZE), .ss_size = ALTSTACK_SIZE};
+	if (!st.ss_sp)
+		return;
+	if (sigaltstack(&st, NULL) != 0) {
+		free(st.ss_sp);
+		return;
+	}
+	pthread_setspecific(altstack_key, st.ss_sp);
+}
+
+static inline void overflow_prepare(void)
+{
+	if (!altstack_done && AO_load(&overflow_handler_on))
+		altstack_ensure();
+}
+
+static size_t fmt_u(char *p, size_t v)
+{
+	char tmp[24];
+	size_t n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (size_t i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+static void overflow_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	fiber *f = current; /* its struct sits at the top of its stack: intact */
+	if (f) {
+		void *lo, *hi;
+		exec_stack_guard(&f->ctx.stack, &lo, &hi);
+		char *a = si->si_addr;
+		if (a >= (char *)lo && a < (char *)hi) {
+			/* Only async-signal-safe calls here. */
+			char msg[160];
+			static const char head[] = "cexec: stack overflow in fiber (guard page hit; stack of ";
+			static const char tail[] = " bytes: raise exec_fiber_options.stack_size)\n";
+			size_t n = sizeof head - 1;
+			memcpy(msg, head, n);
+			n += fmt_u(msg + n, f->ctx.stack.size);
+			memcpy(msg + n, tail, sizeof tail - 1);
+			n += sizeof tail - 1;
+			(void)!write(2, msg, n);
+		}
+	}
+	/* Back to what was there before; returning re-runs the faulting
+	 * access, which now kills the process (or reaches the old handler). */
+	sigaction(sig, sig == SIGBUS ? &old_bus : &old_segv, NULL);
+}
+
+int exec_fiber_overflow_handler_install(void)
+{
+	if (AO_load(&overflow_handler_on))
+		return 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = overflow_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old_segv) != 0 || sigaction(SIGBUS, &sa, &old_bus) != 0)
+		return -errno;
+	AO_store(&overflow_handler_on, 1);
+	altstack_ensure();
+	return 0;
+}
+
 /* Runs f on this thread until it finishes or parks in an await. */
 static void fiber_run(fiber *f)
 {
+	overflow_prepare();
 	fiber *prev = current;
 	current = f;
 	f->thread = &thread_marker;
@@ -525,6 +629,7 @@ int exec_fiber_gen_create(exec_fiber_gen **out, exec_fiber_gen_fn fn, void *arg,
 
 static void gen_resume(exec_fiber_gen *g)
 {
+	overflow_prepare();
 	fiber *prev = current;
 	current = &g->f;
 	g->running = 1;

@@ -113,6 +113,18 @@ exec_scheduler *exec_fiber_scheduler(void);
 int64_t exec_fiber_return_error(int err);
 int64_t exec_fiber_return_stopped(void);
 
+/* Installs a process-wide SIGSEGV / SIGBUS handler that, when a fiber
+ * (task or generator) overflows into the guard page of its stack, writes
+ * "cexec: stack overflow in fiber (...)" to stderr, puts the previous
+ * handler back and lets the fault happen again, so the process still dies
+ * by SIGSEGV (or reaches the previous handler). Faults elsewhere go
+ * straight to the previous handler the same way. The handler runs on an
+ * alternate signal stack, which each thread gets (64 KiB, freed at thread
+ * exit) when it first runs a fiber after this call, unless it has one.
+ * Optional: without it, an overflow still faults in the guard page.
+ * Returns 0 or a negative errno. Idempotent. */
+int exec_fiber_overflow_handler_install(void);
+
 /* ---- generators: pull values one at a time ----
  *
  * fn(g, arg) runs on its own stack and hands values to the consumer with
