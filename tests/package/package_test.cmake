@@ -31,16 +31,15 @@ list(GET pcfile 0 pcfile)
 get_filename_component(pcdir ${pcfile} DIRECTORY)
 get_filename_component(libdir ${pcdir} DIRECTORY)
 
-# find_package(cexec), static and shared.
-foreach(link static shared)
-  set(b ${WORK_DIR}/cmake-${link})
-  run("find_package: configure (${link})"
-      ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${b}
-      -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
-      -DCEXEC_CONSUMER_LINK=${link} -DCMAKE_BUILD_TYPE=Release)
-  run("find_package: build (${link})" ${CMAKE_COMMAND} --build ${b})
-  run("find_package: run (${link})" ${b}/consumer)
-endforeach()
+# find_package(cexec): one configure, both flavours.
+set(b ${WORK_DIR}/cmake)
+run("find_package: configure"
+    ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${b}
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_C_COMPILER=${C_COMPILER}
+    -DCMAKE_BUILD_TYPE=Release)
+run("find_package: build" ${CMAKE_COMMAND} --build ${b} --parallel 2)
+run("find_package: run (static)" ${b}/consumer_static)
+run("find_package: run (shared)" ${b}/consumer_shared)
 
 # pkg-config cexec, the way a Makefile would use it. Static: link
 # libcexec.a itself and its dependencies (--static adds Libs.private).
@@ -71,7 +70,7 @@ run("pkg-config: run (static)" ${exe})
 # The shared builds must really use libcexec.so, the static ones must not.
 find_program(READELF readelf)
 if(READELF)
-  foreach(pair "cmake-shared/consumer;1" "pc-shared;1" "cmake-static/consumer;0"
+  foreach(pair "cmake/consumer_shared;1" "pc-shared;1" "cmake/consumer_static;0"
                "pc-static;0")
     list(GET pair 0 f)
     list(GET pair 1 want)
