@@ -11,6 +11,9 @@
  *   - fiber generator next+yield (two switches with the sanitizer hooks);
  *   - a C++20 coroutine resume (g++ -fcoroutines, when bench/CMakeLists.txt
  *     found such a compiler): one resume runs to the next co_await;
+ *   - a stackless resume (exec/coro.h): exec_coro_next of a generator runs
+ *     it from one EXEC_CORO_YIELD to the next (target <= 1.5x the C++20
+ *     resume);
  *   - a sender hop: repeat_n(schedule(s)) through the inline, run_loop,
  *     thread pool and io loop schedulers (ns per hop), and a fiber that
  *     awaits schedule(run_loop) in a loop (the same hop plus two switches);
@@ -18,17 +21,19 @@
  *     suspended fiber (awaiting a timer; 16 KiB unguarded stacks and 64 KiB
  *     guarded ones), at each count of --counts (threads: --thread-counts;
  *     each thread stack costs two mappings, so vm.max_map_count caps
- *     threads near 32,000, like guarded fiber stacks).
+ *     threads near 32,000, like guarded fiber stacks), and per suspended
+ *     stackless task awaiting a timer (frame with the op state inline) at
+ *     each of --stackless-counts (target <= 256 bytes).
  * Times are the best of --repetitions runs. Ratios: fiber switch / Boost
  * (target <= 1.0); the other times / the fiber switch of the same run;
  * memory / a blocked thread with default stacks at the same count.
  *
  * Usage: switch [--iterations N] [--repetitions R] [--counts a,b,...]
- *               [--thread-counts a,b,...] [--json]
+ *               [--thread-counts a,b,...] [--stackless-counts a,b,...] [--json]
  * --json prints one object per line:
  *   {"name": ..., "value": ..., "unit": ..., "ratio": ..., "baseline": ...}
- * TODO: stackless (exec/coro.h) resume and memory rows once that lands. */
-/* CEXEC_TEST_ARGS: --iterations 2000 --repetitions 2 --counts 200 --thread-counts 50 */
+ * (rows that cannot run here have null values and a "skipped" reason). */
+/* CEXEC_TEST_ARGS: --iterations 2000 --repetitions 2 --counts 200 --thread-counts 50 --stackless-counts 200 */
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/futex.h>
@@ -58,6 +63,8 @@ static size_t counts[8] = {10000, 100000};
 static int ncounts = 2;
 static size_t thread_counts[8] = {10000};
 static int nthread_counts = 1;
+static size_t stackless_counts[8] = {10000, 100000, 1000000};
+static int nstackless_counts = 3;
 
 static exec_time now_ns(void)
 {
@@ -294,6 +301,62 @@ static double gen_next(long n)
 	return best;
 }
 
+/* ---- stackless (exec/coro.h) ---- */
+
+typedef struct count_frame {
+	exec_coro co;
+	int64_t i;
+} count_frame;
+
+static int count_coro(exec_coro *co)
+{
+	count_frame *f = (count_frame *)co;
+	EXEC_CORO_BEGIN(co);
+	for (f->i = 0;; f->i++)
+		EXEC_CORO_YIELD(co, exec_value_i64(f->i));
+	EXEC_CORO_END(co);
+}
+
+static double stackless_resume(long n)
+{
+	count_frame f;
+	exec_coro_init(&f.co, count_coro);
+	exec_value v = exec_value_i64(-1);
+	int64_t expect = 0;
+	double best = -1;
+	for (int r = 0; r < repetitions; r++) {
+		exec_time t0 = now_ns();
+		for (long i = 0; i < n; i++) {
+			if (exec_coro_next(&f.co, &v) != 1 || v.as.i64 != expect++) {
+				fprintf(stderr, "switch: stackless generator out of order\n");
+				exit(1);
+			}
+		}
+		double ns = (double)(now_ns() - t0) / (double)n;
+		if (best < 0 || ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+/* A task that awaits a timer, its op state inline in the frame. */
+#define TIMER_OP_BYTES 176 /* run_loop schedule_after, LP64 */
+typedef struct timer_frame {
+	exec_coro co;
+	EXEC_CORO_STORAGE(op, TIMER_OP_BYTES);
+} timer_frame;
+
+static exec_scheduler *stackless_loop;
+
+static int timer_coro(exec_coro *co)
+{
+	timer_frame *f = (timer_frame *)co;
+	EXEC_CORO_BEGIN(co);
+	EXEC_CORO_AWAIT(co, exec_schedule_after(stackless_loop, EXEC_NS_PER_MS), f->op);
+	EXEC_CORO_RETURN(co, exec_value_i64(exec_coro_status(co) == 0));
+	EXEC_CORO_END(co);
+}
+
 /* ---- sender hops ---- */
 
 typedef struct loop_thread {
@@ -507,6 +570,47 @@ static double rss_per_fiber(size_t n, const exec_fiber_options *o)
 	return (after - before) / (double)n;
 }
 
+/* RSS per stackless task suspended on a timer (frame included), or -1
+ * when an await did not fit the frame's storage (the figure would hide
+ * a heap allocation). */
+static double rss_per_stackless(size_t n)
+{
+	exec_run_loop loop;
+	if (exec_run_loop_init(&loop) != 0)
+		return -1;
+	stackless_loop = exec_run_loop_scheduler(&loop);
+	exec_sender *probe = exec_schedule_after(stackless_loop, EXEC_NS_PER_MS);
+	size_t need = exec_sender_op_size(probe);
+	exec_sender_free(probe);
+	if (need > TIMER_OP_BYTES) {
+		exec_run_loop_destroy(&loop);
+		return -1;
+	}
+	exec_sender *s = EXEC_CORO_SENDER(timer_coro, timer_frame, NULL, NULL);
+	size_t al = exec_sender_op_align(s);
+	size_t sz = (exec_sender_op_size(s) + al - 1) & ~(al - 1);
+	count_rcv r = {{&cr_ops}, 0, 0};
+	double before = rss_bytes();
+	char *frames = aligned_alloc(al, n * sz);
+	for (size_t i = 0; i < n && frames; i++) {
+		if (exec_connect(s, frames + i * sz, &r.base) != 0)
+			break;
+		exec_start((exec_op *)(frames + i * sz));
+	}
+	double after = rss_bytes();
+	exec_run_loop_finish(&loop);
+	exec_run_loop_run(&loop);
+	exec_run_loop_destroy(&loop);
+	free(frames);
+	exec_sender_free(s);
+	if (r.values != n) {
+		fprintf(stderr, "switch: %zu of %zu stackless tasks completed with a value\n",
+			r.values, n);
+		exit(1);
+	}
+	return (after - before) / (double)n;
+}
+
 /* ---- main ---- */
 
 static int parse_counts(const char *s, size_t *out)
@@ -526,7 +630,7 @@ static int parse_counts(const char *s, size_t *out)
 static void usage(void)
 {
 	fprintf(stderr, "usage: switch [--iterations N] [--repetitions R] [--counts a,b] "
-			"[--thread-counts a,b] [--json]\n");
+			"[--thread-counts a,b] [--stackless-counts a,b] [--json]\n");
 	exit(2);
 }
 
@@ -543,11 +647,14 @@ int main(int argc, char **argv)
 			ncounts = parse_counts(argv[++i], counts);
 		} else if (!strcmp(argv[i], "--thread-counts") && i + 1 < argc) {
 			nthread_counts = parse_counts(argv[++i], thread_counts);
+		} else if (!strcmp(argv[i], "--stackless-counts") && i + 1 < argc) {
+			nstackless_counts = parse_counts(argv[++i], stackless_counts);
 		} else {
 			usage();
 		}
 	}
-	if (iterations < 10 || repetitions < 1 || ncounts < 0 || nthread_counts < 0)
+	if (iterations < 10 || repetitions < 1 || ncounts < 0 || nthread_counts < 0 ||
+	    nstackless_counts < 0)
 		usage();
 
 	/* Switches first: they are the figures most disturbed by a large RSS. */
@@ -588,13 +695,15 @@ int main(int argc, char **argv)
 	double unit = fiber > 0 ? fiber : 0;
 
 	report("fiber_generator_next_yield", gen_next(iterations), "ns", unit);
+	double cxx = 0;
 #ifdef CEXEC_HAVE_CXX_CORO
-	double cxx = cxx_resume(iterations);
+	cxx = cxx_resume(iterations);
 	report("cxx20_coroutine_resume", cxx, "ns", unit);
 #else
 	skipped("cxx20_coroutine_resume", "no g++ with -fcoroutines at build time");
 #endif
-	skipped("stackless_resume", "TODO: exec/coro.h not landed when this was written");
+	/* Ratio against the C++20 resume (target <= 1.5), else the fiber. */
+	report("stackless_resume", stackless_resume(iterations), "ns", cxx > 0 ? cxx : unit);
 
 	long trounds = iterations / 20 + 10;
 	double same = thread_switch(0, 0, trounds);
@@ -688,6 +797,15 @@ int main(int argc, char **argv)
 			report(name, d, "bytes", tbase);
 		else
 			skipped(name, "stacks exhausted");
+	}
+	for (int i = 0; i < nstackless_counts; i++) {
+		size_t n = stackless_counts[i];
+		snprintf(name, sizeof name, "rss_per_suspended_stackless_task_%zu", n);
+		double d = rss_per_stackless(n);
+		if (d >= 0)
+			report(name, d, "bytes", tbase);
+		else
+			skipped(name, "the timer's op state does not fit the frame");
 	}
 	return 0;
 }
