@@ -13,7 +13,8 @@
  * submit returns, the task waits for `submitted` too before completing,
  * unless it runs inside that very submit (ran_inside_submit). All of this
  * only when a callback is registered (`watching`): hops with a token that
- * cannot stop, or onto schedulers that cannot cancel, pay nothing. */
+ * cannot stop, or onto schedulers that cannot cancel (this kind of task:
+ * EXEC_SCHED_CANCEL_TIMERS_ONLY), pay nothing. */
 
 /* The hop whose submit call is running on this thread (innermost). */
 static _Thread_local exec_hop *submitting;
@@ -87,7 +88,8 @@ void exec_hop_start(exec_hop *h, exec_scheduler *sched, exec_stop_token token,
 	}
 	/* The callback is registered before submitting: afterwards the task
 	 * may already have run and its operation been freed. */
-	if (!sched->ops->cancel || !exec_stop_token_possible(token)) {
+	if (!sched->ops->cancel || !exec_stop_token_possible(token) ||
+	    (deadline < 0 && (sched->ops->flags & EXEC_SCHED_CANCEL_TIMERS_ONLY))) {
 		int rc = submit(h, deadline);
 		if (rc < 0)
 			done(h, rc);

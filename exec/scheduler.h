@@ -63,6 +63,10 @@ struct exec_task {
 enum {
 	EXEC_SCHED_TIMED = 1u << 0,    /* submit_at works */
 	EXEC_SCHED_PARALLEL = 1u << 1, /* tasks may run on several threads */
+	/* cancel() affects only submit_at tasks: a hop with a plain submit
+	 * need not register a stop callback (it checks the token when it
+	 * runs anyway). */
+	EXEC_SCHED_CANCEL_TIMERS_ONLY = 1u << 2,
 };
 
 typedef struct exec_scheduler_ops {

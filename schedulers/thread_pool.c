@@ -562,7 +562,7 @@ static unsigned pool_concurrency(exec_scheduler *s)
 
 static const exec_scheduler_ops pool_ops = {
 	.name = "thread_pool",
-	.flags = EXEC_SCHED_TIMED | EXEC_SCHED_PARALLEL,
+	.flags = EXEC_SCHED_TIMED | EXEC_SCHED_PARALLEL | EXEC_SCHED_CANCEL_TIMERS_ONLY,
 	.submit = pool_submit,
 	.submit_at = pool_submit_at,
 	.cancel = pool_cancel,

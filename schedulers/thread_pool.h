@@ -25,7 +25,8 @@
  * every worker delays them. cancel() on a pending timer makes it run soon
  * with EXEC_STOPPED; on anything else it does nothing.
  *
- * The scheduler has flags EXEC_SCHED_TIMED | EXEC_SCHED_PARALLEL and
+ * The scheduler has flags EXEC_SCHED_TIMED | EXEC_SCHED_PARALLEL |
+ * EXEC_SCHED_CANCEL_TIMERS_ONLY and
  * concurrency() = the number of workers. */
 #ifndef EXEC_SCHEDULERS_THREAD_POOL_H
 #define EXEC_SCHEDULERS_THREAD_POOL_H
