@@ -52,10 +52,11 @@
  * the frame, so connecting allocates nothing and a suspended task costs its
  * frame and nothing else. sizeof(exec_coro) is 64 bytes on LP64 targets; a
  * frame awaiting exec_schedule_after (176 bytes of op state) with 16
- * bytes of locals is 256 bytes (examples/ticker.c). The task completes
- * with the value given to EXEC_CORO_RETURN, no value at EXEC_CORO_END, or the error / stopped of
- * EXEC_CORO_RETURN_ERROR / EXEC_CORO_RETURN_STOPPED /
- * EXEC_CORO_RETURN_STATUS / EXEC_CORO_TRY_AWAIT,
+ * bytes of locals is 256 bytes (examples/ticker.c). Connecting acquires
+ * nothing (a connected task that never starts may be dropped). The task
+ * completes with the value given to EXEC_CORO_RETURN, no value at
+ * EXEC_CORO_END, or the error / stopped of EXEC_CORO_RETURN_ERROR /
+ * EXEC_CORO_RETURN_STOPPED / EXEC_CORO_RETURN_STATUS / EXEC_CORO_TRY_AWAIT,
  * on the thread where its last await completed (or inside start). The
  * receiver's environment (stop token, scheduler, allocator) is forwarded to
  * every await unchanged, so stopping the task stops the pending await;
