@@ -15,6 +15,7 @@
 #include "io/io.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ typedef struct io_sender {
 	exec_io_accept_fn accept_fn;
 	void *accept_ctx;
 	char *path;
-	struct sockaddr_storage sa;
+	struct sockaddr_storage sa; /* connect only; stays last (see make) */
 } io_sender;
 
 typedef struct io_op {
@@ -282,7 +283,10 @@ static const exec_sender_ops io_ops = {"io", io_connect, io_destroy};
 
 static io_sender *make(exec_io_loop *loop, io_kind kind, int fd, uint8_t mode)
 {
-	io_sender *s = exec_sender_new(&io_ops, sizeof *s);
+	/* sa (last) is for connect only: the others leave it out, which
+	 * saves 128 bytes a sender (servers keep one per connection). */
+	size_t size = kind == IOQ_CONNECT ? sizeof(io_sender) : offsetof(io_sender, sa);
+	io_sender *s = exec_sender_new(&io_ops, size);
 	if (!s)
 		return NULL;
 	s->base.op_size = sizeof(io_op);
@@ -381,6 +385,16 @@ exec_sender *exec_io_send(exec_io_loop *loop, int fd, const void *buf,
 			  size_t len, int flags)
 {
 	return sock_sender(loop, IOQ_SEND, fd, (void *)buf, len, flags | MSG_NOSIGNAL);
+}
+
+exec_sender *exec_io_send_all(exec_io_loop *loop, int fd, const void *buf,
+			      size_t len, int flags)
+{
+	exec_sender *sb = sock_sender(loop, IOQ_SEND, fd, (void *)buf, len,
+				      flags | MSG_NOSIGNAL);
+	if (!exec_sender_build_error(sb))
+		((io_sender *)sb)->mode = M_EXACT; /* loop until len bytes went */
+	return sb;
 }
 
 exec_sender *exec_io_recvmsg(exec_io_loop *loop, int fd, struct msghdr *msg,

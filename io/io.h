@@ -107,6 +107,10 @@ exec_sender *exec_io_read_exactly(exec_io_loop *loop, int fd, void *buf,
 				  size_t len, int64_t offset);
 exec_sender *exec_io_write_all(exec_io_loop *loop, int fd, const void *buf,
 			       size_t len, int64_t offset);
+/* write_all for sockets: sends (MSG_NOSIGNAL added, as exec_io_send)
+ * until len bytes went. Value: len. A send of 0 bytes midway is -EIO. */
+exec_sender *exec_io_send_all(exec_io_loop *loop, int fd, const void *buf,
+			      size_t len, int flags);
 
 /* Multishot accept: calls fn(ctx, fd) on the loop thread for each accepted
  * connection (fd >= 0; the callee owns it). The sender completes:
@@ -135,6 +139,13 @@ void exec_io_buf_ring_destroy(exec_io_buf_ring *ring);
  * ring. On the loop thread only. */
 void exec_io_buf_ring_recycle(exec_io_buf_ring *ring, void *ptr);
 size_t exec_io_buf_ring_buffer_size(const exec_io_buf_ring *ring);
+/* Makes the whole pool resident now (writes one byte per page before any
+ * buffer is handed out) instead of page by page as receives first use the
+ * buffers - the ring hands them out in turn, so without this RSS grows
+ * until it has gone round once. For servers that want their memory up
+ * front, and for measuring memory per connection. Call right after create,
+ * on the loop thread (or before the loop runs). NULL-safe. */
+void exec_io_buf_ring_prefault(exec_io_buf_ring *ring);
 
 /* A recv that picks its buffer from ring when data arrives. Value: one
  * span (ptr, len) in a ring buffer that the receiver owns until it passes
