@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "io/io.h"
 #include "schedulers/io_loop_internal.h"
@@ -115,4 +116,16 @@ void exec_io_buf_ring_recycle(exec_io_buf_ring *ring, void *ptr)
 size_t exec_io_buf_ring_buffer_size(const exec_io_buf_ring *ring)
 {
 	return ring ? ring->size : 0;
+}
+
+void exec_io_buf_ring_prefault(exec_io_buf_ring *ring)
+{
+	if (!ring || !ring->bufs)
+		return;
+	/* Before any receive: nobody else writes the pool yet. */
+	size_t bytes = (size_t)ring->count * ring->size;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t step = page > 0 ? (size_t)page : 4096;
+	for (size_t off = 0; off < bytes; off += step)
+		((volatile char *)ring->bufs)[off] = 0;
 }

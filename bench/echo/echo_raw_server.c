@@ -58,7 +58,7 @@ struct worker {
 	char *pool;
 	size_t pool_bytes;
 	int provided;
-	struct conn *nobuf; /* connections whose recv got ENOBUFS */
+	struct conn *nobuf, *nobuf_tail; /* FIFO: recv got ENOBUFS */
 	uint64_t conns;
 	/* Distinct addresses used as user_data for the non-connection SQEs. */
 	char accept_tag, timer_tag;
@@ -132,23 +132,36 @@ static void arm_send(struct worker *w, struct conn *c)
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | OP_SEND);
 }
 
+/* The connection first in line for a buffer receives again (FIFO: none
+ * starves while buffers keep coming back). */
+static void wake_nobuf(struct worker *w)
+{
+	struct conn *c = w->nobuf;
+	if (!c)
+		return;
+	w->nobuf = c->next_nobuf;
+	if (!w->nobuf)
+		w->nobuf_tail = NULL;
+	arm_recv(w, c);
+}
+
 static void put_buf(struct worker *w, int bid)
 {
 	io_uring_buf_ring_add(w->br, w->pool + (size_t)bid * g_buf_size, g_buf_size,
 			      (unsigned short)bid, io_uring_buf_ring_mask(g_nbufs), 0);
 	io_uring_buf_ring_advance(w->br, 1);
 	/* A buffer is back: one connection that found the ring empty may retry. */
-	if (w->nobuf) {
-		struct conn *c = w->nobuf;
-		w->nobuf = c->next_nobuf;
-		arm_recv(w, c);
-	}
+	wake_nobuf(w);
 }
 
 static void conn_close(struct worker *w, struct conn *c)
 {
+	/* A connection woken from the nobuf list that ends here took no
+	 * buffer: pass the turn on, or the others could wait for ever. */
 	if (c->bid >= 0)
 		put_buf(w, c->bid);
+	else
+		wake_nobuf(w);
 	close(c->fd);
 	free(c->own);
 	free(c);
@@ -192,8 +205,12 @@ static void on_accept(struct worker *w, struct io_uring_cqe *cqe)
 static void on_recv(struct worker *w, struct conn *c, struct io_uring_cqe *cqe)
 {
 	if (cqe->res == -ENOBUFS) {
-		c->next_nobuf = w->nobuf;
-		w->nobuf = c;
+		c->next_nobuf = NULL;
+		if (w->nobuf_tail)
+			w->nobuf_tail->next_nobuf = c;
+		else
+			w->nobuf = c;
+		w->nobuf_tail = c;
 		return;
 	}
 	if (cqe->flags & IORING_CQE_F_BUFFER)
