@@ -33,6 +33,8 @@ typedef struct producer_frame {
 	exec_coro co;
 	const config *cfg;
 	int64_t i;
+	exec_value item;   /* what the send below reads when it starts */
+	exec_sender *send; /* built once: no allocation per item */
 	EXEC_CORO_STORAGE(op, 256);
 } producer_frame;
 
@@ -41,8 +43,16 @@ static int producer(exec_coro *co)
 	producer_frame *f = (producer_frame *)co;
 	EXEC_CORO_BEGIN(co);
 	EXEC_CORO_TRY_AWAIT(co, exec_schedule(f->cfg->sched), f->op);
-	for (f->i = 1; f->i <= f->cfg->items; f->i++)
-		EXEC_CORO_TRY_AWAIT(co, exec_channel_send(f->cfg->ch, exec_value_i64(f->i)), f->op);
+	f->send = exec_channel_send_from(f->cfg->ch, &f->item);
+	for (f->i = 1; f->i <= f->cfg->items; f->i++) {
+		f->item = exec_value_i64(f->i);
+		EXEC_CORO_AWAIT(co, exec_sender_ref(f->send), f->op);
+		if (exec_coro_status(co) != 0)
+			break;
+	}
+	exec_sender_free(f->send);
+	if (exec_coro_status(co) != 0)
+		EXEC_CORO_RETURN_STATUS(co, exec_coro_status(co));
 	EXEC_CORO_RETURN(co, exec_value_i64(f->cfg->items));
 	EXEC_CORO_END(co);
 }

@@ -36,6 +36,7 @@ struct chan_op {
 	exec_value v; /* send: the item; recv: the item received */
 	int state;
 	int result; /* for a waiter: how the one who took it says to complete */
+	const exec_value *slot;
 	bool is_send;
 	bool watching;
 };
@@ -44,6 +45,7 @@ typedef struct chan_sender {
 	exec_sender base;
 	exec_channel *ch;
 	exec_value v;
+	const exec_value *slot; /* send_from: read at start */
 	bool is_send;
 } chan_sender;
 
@@ -164,6 +166,8 @@ static void chan_start(exec_op *op)
 		o->watching = true;
 		exec_stop_callback_register(&o->cb, tok, on_stop);
 	}
+	if (o->slot)
+		o->v = *o->slot;
 	chan_op *w = NULL;
 	int res = 0;
 	pthread_mutex_lock(&ch->mu);
@@ -218,6 +222,7 @@ static int chan_connect(const exec_sender *s, exec_op *op, exec_receiver *r)
 	o->ch = cs->ch;
 	o->r = r;
 	o->v = cs->v;
+	o->slot = cs->slot;
 	o->is_send = cs->is_send;
 	o->prev = o->next = NULL;
 	return 0;
@@ -250,6 +255,17 @@ static exec_sender *chan_sender_new(exec_channel *ch, exec_value v, bool is_send
 exec_sender *exec_channel_send(exec_channel *ch, exec_value v)
 {
 	return chan_sender_new(ch, v, true);
+}
+
+exec_sender *exec_channel_send_from(exec_channel *ch, const exec_value *slot)
+{
+	exec_value none = {EXEC_VALUE_NONE, {0}};
+	if (!slot)
+		return exec_sender_invalid(-EINVAL);
+	exec_sender *s = chan_sender_new(ch, none, true);
+	if (!exec_sender_build_error(s))
+		((chan_sender *)s)->slot = slot;
+	return s;
 }
 
 exec_sender *exec_channel_recv(exec_channel *ch)

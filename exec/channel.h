@@ -62,6 +62,12 @@ size_t exec_channel_size(exec_channel *ch);
 exec_sender *exec_channel_send(exec_channel *ch, exec_value v);
 exec_sender *exec_channel_recv(exec_channel *ch);
 
+/* A send that reads its item from *slot when it starts, so one sender can
+ * be built once and awaited in a loop (a task sets the slot, a member of
+ * its frame, before each await) with no allocation per item. slot must
+ * outlive the sender's operations; -EINVAL sender for NULL arguments. */
+exec_sender *exec_channel_send_from(exec_channel *ch, const exec_value *slot);
+
 #ifdef __cplusplus
 }
 #endif

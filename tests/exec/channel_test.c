@@ -138,6 +138,35 @@ static void close_ends_stream(void **state)
 	assert_int_equal(exec_channel_destroy(ch), 0);
 }
 
+static void send_from_reads_slot_at_start(void **state)
+{
+	exec_channel *ch;
+	assert_int_equal(exec_channel_create(&ch, 0), 0);
+	exec_value slot = exec_value_i64(0);
+	exec_sender *s = exec_channel_send_from(ch, &slot);
+	exec_sender *r = exec_channel_recv(ch);
+	exec_test_receiver t[3];
+	for (int i = 0; i < 3; i++) {
+		exec_test_receiver_init(&t[i]);
+		exec_test_run(r, &t[i]); /* receivers wait */
+	}
+	for (int i = 0; i < 3; i++) {
+		slot = exec_value_i64(10 + i); /* read when the send starts */
+		assert_int_equal(exec_sync_wait(s, NULL), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		exec_test_assert_value(&t[i]);
+		exec_test_assert_i64(&t[i], 0, 10 + i);
+		exec_test_receiver_destroy(&t[i]);
+	}
+	exec_sender_free(s);
+	exec_sender_free(r);
+	assert_int_equal(exec_sender_build_error(exec_channel_send_from(ch, NULL)), -EINVAL);
+	assert_int_equal(exec_sender_build_error(exec_channel_send_from(NULL, &slot)), -EINVAL);
+	assert_int_equal(exec_sender_build_error(exec_channel_recv(NULL)), -EINVAL);
+	assert_int_equal(exec_channel_destroy(ch), 0);
+}
+
 static void stop_waiting_ops(void **state)
 {
 	exec_channel *ch;
@@ -336,6 +365,7 @@ int main(void)
 		cmocka_unit_test(recv_waits_for_send),
 		cmocka_unit_test(send_waits_while_full),
 		cmocka_unit_test(close_ends_stream),
+		cmocka_unit_test(send_from_reads_slot_at_start),
 		cmocka_unit_test(stop_waiting_ops),
 		cmocka_unit_test(tasks_across_threads),
 		cmocka_unit_test(stop_races_send),
