@@ -106,7 +106,10 @@ static void disarm(void)
  * many allocations the clean run made. */
 static size_t sweep(const char *name, void (*fn)(void))
 {
+	bool verbose = getenv("CEXEC_FAULT_VERBOSE") != NULL;
 	for (AO_t n = 1;; n++) {
+		if (verbose)
+			fprintf(stderr, "%s: failing allocation %lu\n", name, (unsigned long)n);
 		AO_store(&calls, 0);
 		AO_store(&injected, 0);
 		AO_store_release(&fail_at, n);
