@@ -111,6 +111,42 @@ void exec_io_buf_ring_recycle(exec_io_buf_ring *ring, void *ptr)
 	} else {
 		exec_io_epoll_buf_recycle_(ring, bid);
 	}
+	ring->recycled++;
+	/* Multishot recvs that ran dry re-arm now. All of them, not one: a
+	 * woken connection with no data pending takes no buffer, and the
+	 * others must not keep waiting behind it while buffers are free. */
+	io_buf_waiter *w = ring->wait_head;
+	ring->wait_head = ring->wait_tail = NULL;
+	while (w) {
+		io_buf_waiter *next = w->next;
+		w->next = w->prev = NULL;
+		exec_io_recv_multishot_wake_(w);
+		w = next;
+	}
+}
+
+void exec_io_buf_ring_wait_(exec_io_buf_ring *ring, io_buf_waiter *w)
+{
+	w->next = NULL;
+	w->prev = ring->wait_tail;
+	if (ring->wait_tail)
+		ring->wait_tail->next = w;
+	else
+		ring->wait_head = w;
+	ring->wait_tail = w;
+}
+
+void exec_io_buf_ring_unwait_(exec_io_buf_ring *ring, io_buf_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		ring->wait_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		ring->wait_tail = w->prev;
+	w->next = w->prev = NULL;
 }
 
 size_t exec_io_buf_ring_buffer_size(const exec_io_buf_ring *ring)

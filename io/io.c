@@ -24,15 +24,18 @@
 #include "exec/error.h"
 #include "schedulers/io_loop_internal.h"
 
-enum mode { M_SIMPLE, M_NONE, M_EXACT, M_MULTI_ACCEPT, M_PROVIDED };
+enum mode { M_SIMPLE, M_NONE, M_EXACT, M_MULTI_ACCEPT, M_PROVIDED, M_MULTI_RECV };
 
 typedef struct io_sender {
 	exec_sender base;
 	exec_io_loop *loop;
 	uint8_t mode;
 	io_req tmpl;
-	exec_io_accept_fn accept_fn;
-	void *accept_ctx;
+	union {
+		exec_io_accept_fn accept_fn;
+		exec_io_recv_fn recv_fn;
+	} fn;
+	void *fn_ctx;
 	char *path;
 	struct sockaddr_storage sa; /* connect only; stays last (see make) */
 } io_sender;
@@ -45,7 +48,14 @@ typedef struct io_op {
 	exec_task task;
 	exec_stop_callback stop_cb;
 	AO_t stop_posted;
-	size_t moved;
+	union {
+		size_t moved; /* M_EXACT */
+		struct {      /* M_MULTI_RECV */
+			io_buf_waiter waiter; /* on the ring after ENOBUFS */
+			uint32_t arm_gen;     /* ring->recycled when armed */
+			bool waiting;
+		} mr;
+	} u;
 	int32_t res;
 	uint32_t cflags;
 	bool op_pending, cancel_ran, cancel_pending;
@@ -63,6 +73,11 @@ static void cancel_task(exec_task *t, int status)
 		o->cancel_pending = true;
 		exec_io_loop_cancel_req_(o->s->loop, &o->req);
 		return;
+	}
+	if (o->s->mode == M_MULTI_RECV && o->u.mr.waiting) {
+		/* Waiting for a buffer: nothing in the kernel to cancel. */
+		o->u.mr.waiting = false;
+		exec_io_buf_ring_unwait_(o->s->tmpl.ring, &o->u.mr.waiter);
 	}
 	finish(o);
 }
@@ -94,6 +109,73 @@ static void resubmit(io_op *o)
 	exec_io_loop_submit_req_(o->s->loop, &o->req);
 }
 
+static char *ring_buf(const exec_io_buf_ring *ring, uint32_t cflags)
+{
+	return ring->bufs + (size_t)(cflags >> IORING_CQE_BUFFER_SHIFT) * ring->size;
+}
+
+/* Arms the multishot recv again (the kernel ended it, or it waited for a
+ * buffer). */
+static void mr_rearm(io_op *o)
+{
+	o->u.mr.arm_gen = o->s->tmpl.ring->recycled;
+	resubmit(o);
+}
+
+void exec_io_recv_multishot_wake_(io_buf_waiter *w)
+{
+	io_op *o = EXEC_CONTAINER_OF(w, io_op, u.mr.waiter);
+	o->u.mr.waiting = false;
+	if (stop_seen(o))
+		return; /* cancel_task is queued: it finishes (res -ECANCELED) */
+	mr_rearm(o);
+}
+
+/* A completion of a multishot recv (or of one of the single provided
+ * recvs that stand in for it). Returns true when the operation goes on. */
+static bool mr_cqe(io_op *o, int32_t *resp, uint32_t cflags)
+{
+	const io_sender *s = o->s;
+	exec_io_buf_ring *ring = s->tmpl.ring;
+	int32_t res = *resp;
+	if (res > 0 && (cflags & IORING_CQE_F_BUFFER)) {
+		/* Delivered even when a stop is pending: the data is read. */
+		s->fn.recv_fn(s->fn_ctx, ring_buf(ring, cflags), (size_t)res);
+		if (cflags & IORING_CQE_F_MORE)
+			return true;
+		if (!stop_seen(o)) {
+			mr_rearm(o);
+			return true;
+		}
+		*resp = -ECANCELED;
+		return false;
+	}
+	if (cflags & IORING_CQE_F_BUFFER) /* 0 bytes in a buffer: give it back */
+		exec_io_buf_ring_recycle(ring, ring_buf(ring, cflags));
+	if (cflags & IORING_CQE_F_MORE)
+		return true;
+	if (res == -ENOBUFS || res == -EINTR || res == -EAGAIN) {
+		if (stop_seen(o)) {
+			*resp = -ECANCELED;
+			return false;
+		}
+		if (res != -ENOBUFS || ring->recycled != o->u.mr.arm_gen) {
+			/* A buffer came back since it was armed: at once. */
+			mr_rearm(o);
+			return true;
+		}
+		/* The ring ran dry: wait for a recycle. Only a stop ends the
+		 * wait without re-arming, so the result is set now. */
+		o->op_pending = false;
+		o->res = -ECANCELED;
+		o->cflags = 0;
+		o->u.mr.waiting = true;
+		exec_io_buf_ring_wait_(ring, &o->u.mr.waiter);
+		return true;
+	}
+	return false; /* 0: end of stream; an error; -ECANCELED */
+}
+
 static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 {
 	io_op *o = EXEC_CONTAINER_OF(q, io_op, req);
@@ -101,18 +183,18 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 	switch (s->mode) {
 	case M_EXACT:
 		if (res > 0) {
-			o->moved += (size_t)res;
+			o->u.moved += (size_t)res;
 			size_t len = s->tmpl.len;
-			if (o->moved < len && !stop_seen(o)) {
-				q->addr = (char *)s->tmpl.addr + o->moved;
-				q->len = (uint32_t)(len - o->moved);
+			if (o->u.moved < len && !stop_seen(o)) {
+				q->addr = (char *)s->tmpl.addr + o->u.moved;
+				q->len = (uint32_t)(len - o->u.moved);
 				if (s->tmpl.off != (uint64_t)-1)
-					q->off = s->tmpl.off + o->moved;
+					q->off = s->tmpl.off + o->u.moved;
 				resubmit(o);
 				return;
 			}
 			/* Stopped between pieces: report stopped. */
-			res = o->moved >= len ? (int32_t)len : -ECANCELED;
+			res = o->u.moved >= len ? (int32_t)len : -ECANCELED;
 		} else if (res == 0) {
 			/* End of file / peer closed before len bytes. */
 			res = s->tmpl.kind == IOQ_READ ? -EPIPE : -EIO;
@@ -127,7 +209,7 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 		if (res < 0 && (cflags & IORING_CQE_F_MORE))
 			return; /* a failed attempt; the request stays armed */
 		if (res >= 0) {
-			s->accept_fn(s->accept_ctx, res);
+			s->fn.accept_fn(s->fn_ctx, res);
 			if (cflags & IORING_CQE_F_MORE)
 				return;
 			if (!stop_seen(o)) {
@@ -135,6 +217,11 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 				return;
 			}
 		}
+		break;
+	case M_MULTI_RECV:
+		if (mr_cqe(o, &res, cflags))
+			return;
+		cflags = 0;
 		break;
 	default:
 		break;
@@ -222,7 +309,13 @@ static void begin(io_op *o)
 	o->req.done = on_cqe;
 	o->req.cancel_done = on_cancel_cqe;
 	AO_store(&o->stop_posted, 0);
-	o->moved = 0;
+	if (s->mode == M_MULTI_RECV) {
+		o->u.mr.waiting = false;
+		o->u.mr.waiter.next = o->u.mr.waiter.prev = NULL;
+		o->u.mr.arm_gen = s->tmpl.ring->recycled;
+	} else {
+		o->u.moved = 0;
+	}
 	o->res = 0;
 	o->cflags = 0;
 	o->cancel_ran = o->cancel_pending = false;
@@ -437,8 +530,8 @@ exec_sender *exec_io_accept_multishot(exec_io_loop *loop, int fd, int flags,
 	if (s) {
 		s->tmpl.flags = (uint32_t)flags;
 		s->tmpl.multishot = loop->features.multishot_accept;
-		s->accept_fn = fn;
-		s->accept_ctx = ctx;
+		s->fn.accept_fn = fn;
+		s->fn_ctx = ctx;
 		s->base.max_values = 0;
 	}
 	BUILD(s);
@@ -543,6 +636,26 @@ exec_sender *exec_io_recv_provided(exec_io_loop *loop, int fd,
 	if (s) {
 		s->tmpl.ring = ring;
 		s->tmpl.flags = (uint32_t)flags;
+	}
+	BUILD(s);
+}
+
+exec_sender *exec_io_recv_multishot(exec_io_loop *loop, int fd,
+				    exec_io_buf_ring *ring, int flags,
+				    exec_io_recv_fn fn, void *ctx)
+{
+	if (!loop || !ring || ring->loop != loop || !fn)
+		return exec_sender_invalid(-EINVAL);
+	io_sender *s = make(loop, IOQ_RECV_PROVIDED, fd, M_MULTI_RECV);
+	if (s) {
+		s->tmpl.ring = ring;
+		s->tmpl.flags = (uint32_t)flags;
+		/* Read when built (as accept_multishot does): the fallback is
+		 * a single provided recv re-armed after each completion. */
+		s->tmpl.multishot = loop->backend == EXEC_IO_BACKEND_URING &&
+				    loop->features.multishot_recv;
+		s->fn.recv_fn = fn;
+		s->fn_ctx = ctx;
 	}
 	BUILD(s);
 }

@@ -135,8 +135,9 @@ int exec_io_buf_ring_create(exec_io_loop *loop, unsigned count, size_t size,
 			    unsigned short group_id, exec_io_buf_ring **out);
 /* All buffers must be back (no receive in flight using the ring). */
 void exec_io_buf_ring_destroy(exec_io_buf_ring *ring);
-/* Returns a buffer received by recv_provided (ptr = the span's ptr) to the
- * ring. On the loop thread only. */
+/* Returns a buffer received by recv_provided or recv_multishot (ptr = the
+ * span's ptr) to the ring; re-arms the multishot recvs that wait for one.
+ * On the loop thread only. */
 void exec_io_buf_ring_recycle(exec_io_buf_ring *ring, void *ptr);
 size_t exec_io_buf_ring_buffer_size(const exec_io_buf_ring *ring);
 /* Makes the whole pool resident now (writes one byte per page before any
@@ -153,6 +154,29 @@ void exec_io_buf_ring_prefault(exec_io_buf_ring *ring);
  * -ENOBUFS when the ring is empty. */
 exec_sender *exec_io_recv_provided(exec_io_loop *loop, int fd,
 				   exec_io_buf_ring *ring, int flags);
+
+/* Multishot recv: calls fn(ctx, buf, len) on the loop thread for each
+ * piece received (len > 0, in order), in a buffer of ring that the callee
+ * owns until it passes buf to exec_io_buf_ring_recycle. The sender
+ * completes:
+ *   value    one i64, 0: the peer closed (end of stream),
+ *   error    the recv failed (-ECONNRESET, -EBADF ...),
+ *   stopped  its stop token fired (an async cancel; it completes only
+ *            after the kernel's last completion of the recv and the
+ *            cancel's arrived; pieces received before that are still
+ *            delivered to fn).
+ * When the kernel ends the multishot without an error it is armed again;
+ * when the ring runs dry (ENOBUFS) it waits for the next
+ * exec_io_buf_ring_recycle and then re-arms, so nothing is lost. Uses
+ * IORING_RECV_MULTISHOT when the kernel has it (features.multishot_recv,
+ * read when the sender is built); otherwise, and on epoll, single
+ * provided-buffer recvs re-armed after each piece. fn may recycle buffers
+ * and request the stop; it must not free the sender. flags as for recv
+ * (not MSG_WAITALL). */
+typedef void (*exec_io_recv_fn)(void *ctx, void *buf, size_t len);
+exec_sender *exec_io_recv_multishot(exec_io_loop *loop, int fd,
+				    exec_io_buf_ring *ring, int flags,
+				    exec_io_recv_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,8 @@ struct io_req {
 	io_req_fn done;
 	io_req_fn cancel_done;
 	uint8_t kind;      /* io_kind */
-	bool multishot;    /* accept: IORING_ACCEPT_MULTISHOT */
+	bool multishot;    /* accept: IORING_ACCEPT_MULTISHOT; recv_provided:
+			    * IORING_RECV_MULTISHOT */
 	int fd;
 	void *addr;        /* buffer, iovec, msghdr, sockaddr, path */
 	void *addr2;       /* socklen_t * (accept), struct statx * */
@@ -67,8 +68,16 @@ struct io_req {
 	bool ep_only_cancel; /* the request had finished: only cancel_done */
 };
 
+/* A multishot recv that the kernel ended with ENOBUFS waits on its ring
+ * (a list of these) until a buffer is recycled. */
+typedef struct io_buf_waiter {
+	struct io_buf_waiter *next, *prev;
+} io_buf_waiter;
+
 struct exec_io_buf_ring {
 	exec_io_loop *loop;
+	io_buf_waiter *wait_head, *wait_tail;
+	uint32_t recycled; /* bumped by every recycle (wraps) */
 	struct io_uring_buf_ring *br; /* io_uring: the shared ring */
 	size_t ring_bytes;
 	char *bufs;
@@ -159,5 +168,12 @@ void exec_io_epoll_cancel_(exec_io_loop *loop, io_req *q);
  * ready. Returns the number of callbacks run or a negative errno. */
 int exec_io_epoll_wait_(exec_io_loop *loop, int64_t timeout_ns);
 void exec_io_epoll_buf_recycle_(exec_io_buf_ring *ring, unsigned bid);
+
+/* buf_ring.c: w waits for the next recycle of ring (loop thread). The
+ * recycle takes every waiter off the list and calls
+ * exec_io_recv_multishot_wake_ (io.c) for each. */
+void exec_io_buf_ring_wait_(exec_io_buf_ring *ring, io_buf_waiter *w);
+void exec_io_buf_ring_unwait_(exec_io_buf_ring *ring, io_buf_waiter *w);
+void exec_io_recv_multishot_wake_(io_buf_waiter *w);
 
 #endif

@@ -379,8 +379,13 @@ static void uring_prep(exec_io_loop *loop, struct io_uring_sqe *sqe, io_req *q)
 		io_uring_prep_poll_add(sqe, q->fd, q->flags);
 		break;
 	case IOQ_RECV_PROVIDED:
-		io_uring_prep_recv(sqe, q->fd, NULL, (uint32_t)q->ring->size,
+		/* Multishot recv wants len 0: each buffer is filled up to
+		 * its own size. */
+		io_uring_prep_recv(sqe, q->fd, NULL,
+				   q->multishot ? 0 : (uint32_t)q->ring->size,
 				   (int)q->flags);
+		if (q->multishot)
+			sqe->ioprio |= IORING_RECV_MULTISHOT;
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = q->ring->group;
 		break;
