@@ -13,24 +13,38 @@ static void fail(exec_fanout_op *o, int err)
 		o->error = err;
 }
 
+/* Loops, not memcpy, here and in finish: a value or two per child is the
+ * usual case, cheaper than a library call. */
+static inline void store(exec_value *dst, const exec_value *v, size_t n)
+{
+	if (n == 1) /* the usual case, without the loop's overhead */
+		dst[0] = v[0];
+	else
+		for (size_t i = 0; i < n; i++)
+			dst[i] = v[i];
+}
+
 static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 {
 	exec_fanout_rcv *c = exec_fanout_rcv_from(r);
 	exec_fanout_op *o = c->parent;
-	const exec_fanout_child *ch = &o->s->children[c->index];
-	if (n > ch->max_values) {
+	if (n > c->max_values) {
 		fail(o, -ERANGE);
-	} else {
-		/* Loops, not memcpy/memmove, here and in finish: a value or two
-		 * per child is the usual case, cheaper than a library call. */
-		exec_value *dst = exec_fanout_slots(o) + ch->slot;
-		if (n == 1) /* the usual case, without the loop's overhead */
-			dst[0] = v[0];
-		else
-			for (size_t i = 0; i < n; i++)
-				dst[i] = v[i];
-		c->count = (uint32_t)n;
+		exec_fanout_arrive(o);
+		return;
 	}
+	if (n != c->max_values)
+		AO_store(&o->sparse, 1);
+	c->count = (uint32_t)n;
+	if (exec_fanout_inline(o)) {
+		/* Inside start, on its thread: into start's stack buffer when
+		 * it lent one (o->direct), at the final position. */
+		store(o->direct + c->slot, v, n);
+		c->on_stack = true; /* meaningful only when direct is the buffer */
+		o->sync_arrived++;
+		return;
+	}
+	store(exec_fanout_slots(o) + c->slot, v, n);
 	exec_fanout_arrive(o);
 }
 
@@ -66,32 +80,32 @@ static void finish(exec_fanout_op *o)
 		return;
 	}
 	const exec_fanout_sender *s = o->s;
-	const exec_fanout_rcv *rcvs = exec_fanout_rcvs(o);
 	exec_value *slots = exec_fanout_slots(o);
+	/* Where the values are: start's stack buffer when every child
+	 * completed inline (finish then runs inside start, and the buffer is
+	 * already off the operation state), otherwise the slots. */
+	exec_value *src = o->direct;
 	exec_value stack[EXEC_FANOUT_STACK_VALUES];
-	/* Small results are gathered onto the stack; large ones compacted in
-	 * place (each child's slots start at or after its compacted position,
-	 * so moving in child order never overwrites unread values). */
-	exec_value *dst = s->nslots <= EXEC_FANOUT_STACK_VALUES ? stack : slots;
-	size_t total = 0;
-	for (size_t i = 0; i < s->n; i++)
-		total += rcvs[i].count;
-	if (total == s->nslots) {
+	/* Small results from the slots are gathered onto the stack; large
+	 * ones compacted in place (each child's slots start at or after its
+	 * compacted position, so moving in child order never overwrites
+	 * unread values; the same holds for the stack buffer). */
+	exec_value *dst = src != slots || s->nslots > EXEC_FANOUT_STACK_VALUES ? src : stack;
+	if (!AO_load(&o->sparse)) {
 		/* Every child sent as many values as it may (the usual case):
-		 * the slots are already contiguous in child order, so one
-		 * straight copy (none for a large result) replaces the
-		 * per-child gather. */
-		if (dst != slots)
-			for (size_t k = 0; k < total; k++)
-				dst[k] = slots[k];
+		 * the values are already contiguous in child order. */
+		size_t total = s->nslots;
+		if (dst != src)
+			store(dst, src, total);
 		exec_set_value(out, dst, total);
 		return;
 	}
-	total = 0;
+	const exec_fanout_rcv *rcvs = exec_fanout_rcvs(o);
+	size_t total = 0;
 	for (size_t i = 0; i < s->n; i++) {
-		const exec_value *src = slots + s->children[i].slot;
+		const exec_value *from = src + rcvs[i].slot;
 		for (size_t k = rcvs[i].count; k; k--)
-			dst[total++] = *src++;
+			dst[total++] = *from++;
 	}
 	exec_set_value(out, dst, total);
 }

@@ -11,7 +11,7 @@ static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 {
 	exec_fanout_rcv *c = exec_fanout_rcv_from(r);
 	exec_fanout_op *o = c->parent;
-	if (n > o->s->children[c->index].max_values) {
+	if (n > c->max_values) {
 		if (exec_fanout_claim(o, FAILED))
 			o->error = -ERANGE;
 	} else if (exec_fanout_claim(o, VALUE)) {

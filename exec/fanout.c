@@ -4,13 +4,11 @@
 
 #include "exec/error.h"
 
-/* The operation whose start loop is running on this thread (innermost).
- * A child completing while this names its parent completes inside that
+/* A child completing while this names its parent completes inside that
  * start call, on this thread, so its arrival needs no atomic operation.
- * initial-exec: a plain segment-relative load even in PIC code.
  * This relies on a child's start never suspending its caller (no start
  * switches the calling fiber away), which the protocol already requires. */
-static _Thread_local exec_fanout_op *starting
+_Thread_local exec_fanout_op *exec_fanout_starting
 	__attribute__((tls_model("initial-exec")));
 
 exec_fanout_sender *exec_fanout_new(const exec_sender_ops *ops,
@@ -80,6 +78,7 @@ exec_fanout_sender *exec_fanout_new(const exec_sender_ops *ops,
 		return NULL;
 	}
 	s->nslots = (uint32_t)nslots;
+	s->gather_on_stack = !shared_slots && nslots <= EXEC_FANOUT_STACK_VALUES;
 	s->base.op_size = size;
 	s->base.op_align = align;
 	s->base.max_values = (uint32_t)max_values;
@@ -113,16 +112,19 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 	 * (exec/env.h), so a copy taken now stays right. */
 	o->env = *exec_get_env(out);
 	o->outer = o->env.stop_token;
-	exec_stop_source_init(&o->stop);
+	/* exec_stop_source_init, without the call. */
+	o->stop = (exec_stop_source)EXEC_STOP_SOURCE_INIT;
 	o->env.stop_token = exec_stop_source_token(&o->stop);
 	o->outer_cb.source = NULL;
 	exec_fanout_rcv *rcvs = exec_fanout_rcvs(o);
 	for (size_t i = 0; i < fs->n; i++) {
 		const exec_fanout_child *c = &fs->children[i];
+		/* count is written by the child before it is read. */
 		rcvs[i].self.ops = rcv_ops;
 		rcvs[i].parent = o;
-		rcvs[i].index = (uint32_t)i;
-		rcvs[i].count = 0;
+		rcvs[i].slot = c->slot;
+		rcvs[i].max_values = c->max_values;
+		rcvs[i].on_stack = false;
 		int rc = c->sender->ops->connect(c->sender, (exec_op *)((char *)o + c->op_off),
 						 &rcvs[i].self);
 		/* Connected children acquired nothing (exec/operation.h), so
@@ -144,7 +146,7 @@ static void finish_all(exec_fanout_op *o)
 
 void exec_fanout_arrive(exec_fanout_op *o)
 {
-	if (starting == o) {
+	if (exec_fanout_inline(o)) {
 		o->sync_arrived++;
 		return;
 	}
@@ -177,6 +179,26 @@ static void forward_stop(exec_stop_callback *cb)
 		finish_all(o);
 }
 
+/* Moves the values that inline children stored in start's stack buffer
+ * into their slots, before the buffer goes away with start's frame. Only
+ * those children's (on_stack, written by this thread, as is their count):
+ * the others may be storing into their own slots (and counts) on other
+ * threads right now, and on_stack is never written off this thread. */
+static void spill(exec_fanout_op *o)
+{
+	const exec_fanout_sender *fs = o->s;
+	const exec_fanout_rcv *rcvs = exec_fanout_rcvs(o);
+	exec_value *slots = exec_fanout_slots(o);
+	for (size_t i = 0; i < fs->n; i++) {
+		if (!rcvs[i].on_stack)
+			continue;
+		uint32_t at = rcvs[i].slot;
+		for (uint32_t k = 0; k < rcvs[i].count; k++)
+			slots[at + k] = o->direct[at + k];
+	}
+	o->direct = slots;
+}
+
 void exec_fanout_start(exec_op *op)
 {
 	exec_fanout_op *o = (exec_fanout_op *)op;
@@ -187,8 +209,13 @@ void exec_fanout_start(exec_op *op)
 		exec_set_stopped(o->out);
 		return;
 	}
+	/* Lent to children completing inline (see the header); valid until
+	 * this function returns, and finish runs inside it when it is used. */
+	exec_value buf[EXEC_FANOUT_STACK_VALUES];
 	o->state = 0;
 	o->sync_arrived = 0;
+	o->direct = fs->gather_on_stack ? buf : exec_fanout_slots(o);
+	AO_store(&o->sparse, 0);
 	/* One arrival per child, plus one held by this function so that the
 	 * operation cannot finish (and be freed) while the loop below still
 	 * reads it. */
@@ -199,21 +226,25 @@ void exec_fanout_start(exec_op *op)
 	if (exec_stop_token_possible(outer))
 		exec_stop_callback_register(&o->outer_cb, outer, forward_stop);
 
-	exec_fanout_op *prev = starting;
-	starting = o;
-	for (size_t i = 0; i < fs->n; i++)
+	size_t n = fs->n;
+	exec_fanout_op *prev = exec_fanout_starting;
+	exec_fanout_starting = o;
+	for (size_t i = 0; i < n; i++)
 		exec_start((exec_op *)((char *)o + fs->children[i].op_off));
-	starting = prev;
+	exec_fanout_starting = prev;
 
-	if (o->sync_arrived == fs->n) {
+	if (o->sync_arrived == n) {
 		/* Every child completed inline: nobody else can arrive. Only
 		 * forward_stop may still be touching the count, and it never
 		 * takes it to 0 while our own arrival is held; deregistering
 		 * it (which waits for it) settles everything without a
-		 * locked instruction. */
+		 * locked instruction. finish may deliver from buf. */
 		finish_all(o);
 		return;
 	}
+	if (o->direct == buf)
+		spill(o);
+	/* The subtraction releases the spilled values and o->direct. */
 	AO_t mine = (AO_t)o->sync_arrived + 1;
 	if (AO_fetch_and_add_full(&o->remaining, (AO_t)0 - mine) == mine)
 		finish_all(o);

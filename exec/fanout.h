@@ -16,7 +16,14 @@
  *
  * Children that complete inside start on the starting thread (the common
  * synchronous case) are counted without atomic operations; the starting
- * thread then settles them with one atomic subtraction. */
+ * thread then settles them with one atomic subtraction.
+ *
+ * Gathering (when_all): while start's loop runs, such inline children store
+ * their values straight into a buffer on the starting thread's stack
+ * (o->direct), at their final positions. When every child completed inline
+ * the result is delivered from there with no copy; otherwise start moves
+ * the inline children's values into the slots before it settles, and the
+ * last arrival delivers from the slots. */
 #ifndef EXEC_FANOUT_H
 #define EXEC_FANOUT_H
 
@@ -46,16 +53,22 @@ typedef struct exec_fanout_sender {
 	uint32_t rcv_off;   /* offset of the exec_fanout_rcv array */
 	uint32_t slots_off; /* offset of the exec_value slots */
 	uint32_t nslots;
+	bool gather_on_stack; /* start lends inline children a stack buffer */
 	exec_fanout_child children[];
 } exec_fanout_sender;
 
 typedef struct exec_fanout_op exec_fanout_op;
 
+/* A child's receiver. slot and max_values are the child's entries from
+ * the sender, copied at connect so that a completion finds them without
+ * going through the sender. */
 typedef struct exec_fanout_rcv {
 	exec_receiver self;
 	exec_fanout_op *parent;
-	uint32_t index;
-	uint32_t count; /* values stored by this child (when_all) */
+	uint32_t slot;       /* index of its first value slot */
+	uint32_t max_values; /* the child's max_values */
+	uint32_t count;      /* values stored by this child (when_all) */
+	bool on_stack;       /* stored into start's buffer (starting thread) */
 } exec_fanout_rcv;
 
 struct exec_fanout_op {
@@ -72,7 +85,23 @@ struct exec_fanout_op {
 	size_t sync_arrived;  /* inline arrivals, starting thread only */
 	int error;            /* written by the claimer */
 	uint32_t count;       /* values stored by the claimer (when_any) */
+	/* Gathering (when_all). direct: where inline children store values
+	 * (start's stack buffer, or the slots); written by the starting
+	 * thread, read by inline children and by finish. sparse: set when a
+	 * child sent fewer values than its max_values, so finish must gather
+	 * instead of copying straight. */
+	exec_value *direct;
+	AO_t sparse;
 };
+
+#ifndef __cplusplus /* internal to the library's C code */
+/* Internal: the fan-out operation whose start loop is running on this
+ * thread (innermost), or NULL. A child completing while this names its
+ * parent completes inside that start call, on this thread. initial-exec:
+ * a plain segment-relative load, also in the shared library. */
+extern _Thread_local exec_fanout_op *exec_fanout_starting
+	__attribute__((tls_model("initial-exec")));
+#endif
 
 /* Builds a fan-out sender over children[0..n) (consumed, also on failure;
  * the array itself stays the caller's). shared_slots: every child shares
@@ -96,12 +125,21 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 
 /* Start function: completes stopped at once (starting no child) when the
  * outer stop token has already fired; otherwise chains the stop tokens and
- * starts every child. */
+ * starts every child (lending them a stack buffer when gather_on_stack). */
 void exec_fanout_start(exec_op *op);
 
 /* Records one child's completion; the last one calls finish. The child
  * must have stored its result before. */
 void exec_fanout_arrive(exec_fanout_op *o);
+
+#ifndef __cplusplus
+/* True when the caller runs inside o's start loop on the starting thread:
+ * the arrival may then be recorded as o->sync_arrived++. */
+static inline bool exec_fanout_inline(const exec_fanout_op *o)
+{
+	return exec_fanout_starting == o;
+}
+#endif
 
 /* Claims the outcome for state (nonzero). Returns true for the first
  * claimer, which then requests stop on the internal source (the other

@@ -560,6 +560,122 @@ static void children_on_several_threads(void **state)
 		loop_thread_stop(&lt[i]);
 }
 
+/* Children that complete inside start store their values in a buffer on
+ * the starting thread's stack; when others complete elsewhere, start moves
+ * those values into the operation before it lets go. Mixed rounds: inline
+ * children (just, and a sparse just_void) interleaved with children that
+ * hop to loop threads and may complete while the start loop still runs.
+ * Small results (on the stack) and large ones (over
+ * EXEC_FANOUT_STACK_VALUES, in place); the receiver frees the operation at
+ * completion, so ASan sees any late touch and TSan any unordered one. */
+enum { MIXED = 20 };
+
+static exec_sender *mixed_child(loop_thread *lt, int i)
+{
+	if (i % 5 == 4)
+		return exec_just_void(); /* inline, sends nothing */
+	if (i % 2)
+		return exec_then(exec_schedule(exec_run_loop_scheduler(&lt[i % THREADS].loop)),
+				 plus_index, (void *)(intptr_t)i);
+	return exec_just_i64(i);
+}
+
+static void inline_and_threaded_children_race(void **state)
+{
+	loop_thread lt[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		loop_thread_start(&lt[i]);
+	const int sizes[] = {2, 5, 9, MIXED};
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		int n = sizes[k];
+		exec_sender *c[MIXED];
+		int expect = 0;
+		for (int i = 0; i < n; i++) {
+			c[i] = mixed_child(lt, i);
+			expect += i % 5 != 4;
+		}
+		exec_sender *s = exec_when_all(c, (size_t)n);
+		for (int round = 0; round < ROUNDS; round++) {
+			exec_test_receiver t;
+			exec_test_receiver_init(&t);
+			exec_test_run(s, &t);
+			exec_test_receiver_wait(&t);
+			exec_test_assert_value(&t);
+			assert_int_equal(t.count, expect);
+			int at = 0;
+			for (int i = 0; i < n; i++) {
+				if (i % 5 == 4)
+					continue;
+				exec_test_assert_i64(&t, at, i);
+				at++;
+			}
+			exec_test_receiver_destroy(&t);
+
+			freeing_receiver f;
+			freeing_init(&f);
+			freeing_run(s, &f);
+			freeing_wait(&f);
+			assert_int_equal(f.channel, 1);
+			assert_int_equal(f.count, expect);
+			assert_int_equal(f.first, 0);
+			freeing_destroy(&f);
+		}
+		exec_sender_free(s);
+	}
+	for (int i = 0; i < THREADS; i++)
+		loop_thread_stop(&lt[i]);
+}
+
+/* Completes the manual child recorded in ctx (a ctl_probe) from inside
+ * another child's start: the manual child then completes inline too, on
+ * the starting thread, though not inside its own start. */
+static int complete_sibling(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	ctl_complete_value(((ctl_probe *)ctx)->last, 10);
+	out[0] = exec_value_i64(20);
+	return 1;
+}
+
+static void child_completed_inline_by_a_sibling(void **state)
+{
+	loop_thread lt;
+	loop_thread_start(&lt);
+	for (int threaded = 0; threaded < 2; threaded++) {
+		ctl_probe p = {0};
+		exec_sender *c[4];
+		int n = 3;
+		c[0] = ctl_sender(CTL_MANUAL, 0, 0, &p);
+		c[1] = exec_then(exec_just_void(), complete_sibling, &p);
+		c[2] = exec_just_i64(30);
+		if (threaded) /* the others' values must be moved off the stack */
+			c[n++] = exec_then(exec_schedule(exec_run_loop_scheduler(&lt.loop)),
+					   plus_index, (void *)(intptr_t)40);
+		exec_sender *s = exec_when_all(c, (size_t)n);
+		for (int round = 0; round < 50; round++) {
+			freeing_receiver f;
+			freeing_init(&f);
+			freeing_run(s, &f);
+			freeing_wait(&f);
+			assert_int_equal(f.channel, 1);
+			assert_int_equal(f.count, n);
+			assert_int_equal(f.first, 10);
+			freeing_destroy(&f);
+
+			exec_test_receiver t;
+			exec_test_receiver_init(&t);
+			exec_test_run(s, &t);
+			exec_test_receiver_wait(&t);
+			exec_test_assert_value(&t);
+			assert_int_equal(t.count, n);
+			for (int i = 0; i < n; i++)
+				exec_test_assert_i64(&t, i, 10 * (i + 1));
+			exec_test_receiver_destroy(&t);
+		}
+		exec_sender_free(s);
+	}
+	loop_thread_stop(&lt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +700,8 @@ int main(void)
 		cmocka_unit_test(random_orders_match_the_model),
 		cmocka_unit_test(freed_at_completion),
 		cmocka_unit_test(children_on_several_threads),
+		cmocka_unit_test(inline_and_threaded_children_race),
+		cmocka_unit_test(child_completed_inline_by_a_sibling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
