@@ -1,6 +1,8 @@
 #include "algorithms/counting_scope.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
 
 typedef struct spawn_op {
 	exec_receiver self;
@@ -8,7 +10,24 @@ typedef struct spawn_op {
 	exec_counting_scope *scope;
 	exec_sender *s;
 	size_t size;
+	int bin; /* size class of recycled storage, or -1: env's allocator */
 } spawn_op;
+
+/* A block handed back to the scope. A completing operation hands its
+ * block back with its sender still referenced (s): dropping that
+ * reference on the completing thread was an atomic write, per task, to a
+ * line that the spawning thread writes too (exec_sender_ref). The spawning
+ * thread that takes the block for reuse drops it (the block's lines move
+ * to that thread anyway), and so does a join before it completes
+ * (recycle_all), so no spawned sender stays referenced past a join. */
+typedef struct free_block {
+	struct free_block *next;
+	exec_sender *s;
+} free_block;
+
+#define BIN_MIN 64u
+/* Counts a spawning thread adds at once (see exec_counting_scope). */
+#define CREDIT_BATCH 64u
 
 struct exec_scope_join_op {
 	exec_op op;
@@ -22,18 +41,136 @@ int exec_counting_scope_init(exec_counting_scope *scope)
 	if (!scope)
 		return -EINVAL;
 	scope->count = 0;
-	scope->closed = 0;
-	scope->spawned = 0;
 	scope->waiters = NULL;
 	exec_stop_source_init(&scope->stop);
+	scope->taking = AO_TS_INITIALIZER;
+	scope->credits = 0;
+	scope->joining = 0;
+	scope->closed = 0;
+	scope->spawned = 0;
+	for (int b = 0; b < EXEC_SCOPE_BINS; b++) {
+		scope->returned[b] = 0;
+		scope->reuse[b] = NULL;
+	}
 	int rc = pthread_mutex_init(&scope->mu, NULL);
 	return rc ? -rc : 0;
 }
 
+/* ---- recycled storage ---------------------------------------------------- */
+
+/* The size class holding size bytes (classes are BIN_MIN apart, so that
+ * storage of one sender type wastes little), or -1 if too big. */
+static int bin_of(size_t size)
+{
+	if (size > (size_t)BIN_MIN * EXEC_SCOPE_BINS)
+		return -1;
+	return size ? (int)((size - 1) / BIN_MIN) : 0;
+}
+
+/* Takes the whole list of blocks returned to bin b (no ABA: nobody reads a
+ * block on the list before owning it). */
+static free_block *returned_take_all(exec_counting_scope *scope, int b)
+{
+	AO_t head;
+	do {
+		head = AO_load_acquire(&scope->returned[b]);
+	} while (head && !AO_compare_and_swap_full(&scope->returned[b], head, 0));
+	return (free_block *)head;
+}
+
+static void lock_taking(exec_counting_scope *scope)
+{
+	for (unsigned spins = 0; AO_test_and_set_acquire(&scope->taking) == AO_TS_SET; spins++)
+		if (spins > 64)
+			sched_yield();
+}
+
+/* Drops the sender references held by every block kept for reuse (see
+ * free_block). Only with the mutex held, so at most one runs at once;
+ * spawners meanwhile find the reuse list empty and malloc. */
+static void recycle_all(exec_counting_scope *scope)
+{
+	for (int b = 0; b < EXEC_SCOPE_BINS; b++) {
+		lock_taking(scope);
+		free_block *f = scope->reuse[b];
+		scope->reuse[b] = NULL;
+		AO_CLEAR(&scope->taking);
+		free_block *r = returned_take_all(scope, b);
+		if (r) {
+			free_block *t = r;
+			while (t->next)
+				t = t->next;
+			t->next = f;
+			f = r;
+		}
+		if (!f)
+			continue;
+		free_block *last = f;
+		for (free_block *x = f; x; x = x->next) {
+			exec_sender_free(x->s);
+			x->s = NULL;
+			last = x;
+		}
+		lock_taking(scope);
+		last->next = scope->reuse[b];
+		scope->reuse[b] = f;
+		AO_CLEAR(&scope->taking);
+	}
+}
+
+/* A block of bin b for a new spawn (possibly holding a sender reference
+ * that the caller drops after releasing `taking`), or NULL. The caller
+ * holds `taking`. */
+static free_block *block_get(exec_counting_scope *scope, int b)
+{
+	free_block *f = scope->reuse[b];
+	if (!f)
+		f = returned_take_all(scope, b);
+	if (!f)
+		return NULL;
+	free_block *next = f->next;
+	scope->reuse[b] = next;
+	if (next) {
+		/* The next spawn's block: start moving its lines here now, for
+		 * writing (it was last written by a completing thread). */
+		for (size_t i = 0; i < (size_t)BIN_MIN * (size_t)(b + 1); i += 64)
+			__builtin_prefetch((char *)next + i, 1);
+	}
+	return f;
+}
+
+/* Any thread: hands a block back to the scope, with s (or NULL). */
+static void block_put(exec_counting_scope *scope, int b, void *p, exec_sender *s)
+{
+	free_block *f = p;
+	f->s = s;
+	AO_t head;
+	do {
+		head = AO_load(&scope->returned[b]);
+		f->next = (free_block *)head;
+	} while (!AO_compare_and_swap_release(&scope->returned[b], head, (AO_t)f));
+}
+
+static void free_list(free_block *f)
+{
+	while (f) {
+		free_block *next = f->next;
+		exec_sender_free(f->s);
+		free(f);
+		f = next;
+	}
+}
+
 void exec_counting_scope_destroy(exec_counting_scope *scope)
 {
-	if (scope)
-		pthread_mutex_destroy(&scope->mu);
+	if (!scope)
+		return;
+	for (int b = 0; b < EXEC_SCOPE_BINS; b++) {
+		free_list(scope->reuse[b]);
+		scope->reuse[b] = NULL;
+		free_list(returned_take_all(scope, b));
+	}
+	pthread_mutex_destroy(&scope->mu);
 }
 
 /* Drops one count. The 1 -> 0 transition happens under the mutex, so a
@@ -50,9 +187,15 @@ static void scope_release(exec_counting_scope *scope)
 	}
 	pthread_mutex_lock(&scope->mu);
 	exec_scope_join_op *w = NULL;
+	/* Probably the last one while a join waits (a spawn may still come):
+	 * no sender of a completed operation stays referenced once a join
+	 * completes. */
+	if (scope->waiters && AO_load(&scope->count) == 1)
+		recycle_all(scope);
 	if (AO_fetch_and_sub1_full(&scope->count) == 1) {
 		w = scope->waiters;
 		scope->waiters = NULL;
+		AO_store(&scope->joining, 0);
 	}
 	pthread_mutex_unlock(&scope->mu);
 	while (w) {
@@ -68,8 +211,15 @@ static void spawn_done(exec_receiver *r)
 	exec_counting_scope *scope = o->scope;
 	exec_sender *s = o->s;
 	exec_env env = o->env;
-	exec_env_free(&env, o, o->size);
-	exec_sender_free(s);
+	int bin = o->bin;
+	/* Back to the scope before the count drops: once it is zero the
+	 * scope may be destroyed, and destroy frees what was returned. */
+	if (bin >= 0) {
+		block_put(scope, bin, o, s);
+	} else {
+		exec_env_free(&env, o, o->size);
+		exec_sender_free(s);
+	}
 	scope_release(scope);
 }
 
@@ -108,20 +258,50 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	}
 	if (!env)
 		env = &exec_env_empty;
-	/* Count first, then look at closed: a spawn that passes the check is
-	 * counted before any join that follows the close can see zero. */
-	AO_fetch_and_add1_full(&scope->count);
-	if (AO_load_acquire(&scope->closed)) {
-		exec_sender_free(s);
-		scope_release(scope);
-		return -ESHUTDOWN;
-	}
 	size_t align = exec_sender_op_align(s);
 	if (align < _Alignof(spawn_op))
 		align = _Alignof(spawn_op);
 	size_t off = (sizeof(spawn_op) + align - 1) & ~(align - 1);
 	size_t size = off + exec_sender_op_size(s);
-	spawn_op *o = exec_env_alloc(env, size, align);
+	int bin = -1;
+	if (!env->allocator && align <= _Alignof(max_align_t))
+		bin = bin_of(size);
+	/* Count first, then look at closed: a spawn that passes the check is
+	 * counted before any join that follows the close can see zero. A
+	 * credit is such a count (a join takes back only unused ones). */
+	spawn_op *o = NULL;
+	bool counted = false;
+	if (AO_test_and_set_acquire(&scope->taking) != AO_TS_SET) {
+		AO_t cr = AO_load(&scope->credits);
+		if (cr == 0 && !AO_load(&scope->joining)) {
+			AO_fetch_and_add_full(&scope->count, CREDIT_BATCH);
+			cr = CREDIT_BATCH;
+		}
+		if (cr) {
+			AO_store(&scope->credits, cr - 1);
+			counted = true;
+		}
+		if (bin >= 0)
+			o = (spawn_op *)block_get(scope, bin);
+		AO_CLEAR(&scope->taking);
+	}
+	if (!counted)
+		AO_fetch_and_add1_full(&scope->count);
+	if (o) {
+		/* Dropped here rather than where the block's last operation
+		 * completed (see free_block). */
+		free_block *f = (free_block *)o;
+		exec_sender_free(f->s);
+	}
+	if (AO_load_acquire(&scope->closed)) {
+		if (o)
+			block_put(scope, bin, o, NULL);
+		exec_sender_free(s);
+		scope_release(scope);
+		return -ESHUTDOWN;
+	}
+	if (!o)
+		o = bin >= 0 ? malloc((size_t)BIN_MIN * (size_t)(bin + 1)) : exec_env_alloc(env, size, align);
 	if (!o) {
 		exec_sender_free(s);
 		scope_release(scope);
@@ -134,10 +314,14 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	o->scope = scope;
 	o->s = s;
 	o->size = size;
+	o->bin = bin;
 	exec_op *op = (exec_op *)((char *)o + off);
 	int rc = s->ops->connect(s, op, &o->self);
 	if (rc < 0) {
-		exec_env_free(env, o, size);
+		if (bin >= 0)
+			block_put(scope, bin, o, NULL);
+		else
+			exec_env_free(env, o, size);
 		exec_sender_free(s);
 		scope_release(scope);
 		return rc;
@@ -152,7 +336,21 @@ static void join_start(exec_op *op)
 	exec_scope_join_op *j = (exec_scope_join_op *)op;
 	exec_counting_scope *scope = j->scope;
 	pthread_mutex_lock(&scope->mu);
-	if (AO_load_acquire(&scope->count) == 0) {
+	/* No more batches while a join waits (a batch's unused credits would
+	 * keep the count above zero); take back the unused ones. A spawner
+	 * holds `taking` only for a few instructions. */
+	AO_store(&scope->joining, 1);
+	lock_taking(scope);
+	AO_t cr = AO_load(&scope->credits);
+	AO_store(&scope->credits, 0);
+	AO_CLEAR(&scope->taking);
+	/* Only the 1 -> 0 step is reserved to the mutex, which we hold. */
+	AO_t left = cr ? AO_fetch_and_add_full(&scope->count, (AO_t)0 - cr) - cr
+		       : AO_load_acquire(&scope->count);
+	if (left == 0) {
+		recycle_all(scope);
+		if (!scope->waiters)
+			AO_store(&scope->joining, 0);
 		pthread_mutex_unlock(&scope->mu);
 		exec_set_value(j->r, NULL, 0);
 		return;

@@ -30,28 +30,56 @@ extern "C" {
 
 typedef struct exec_scope_join_op exec_scope_join_op;
 
+/* Size classes of recycled operation storage: 64, 128, ... 1024 bytes. */
+#define EXEC_SCOPE_BINS 16
+
+/* The fields are private: use the functions below. The struct is not
+ * over-aligned (it may live in malloc'd memory); padding keeps the stop
+ * source (read by every spawned operation), the lines written by
+ * completing threads and the lines written by spawning threads apart. */
 typedef struct exec_counting_scope {
-	AO_t count;   /* spawned operations not yet completed */
+	exec_stop_source stop;
+	char pad0[64];
+	/* Written by completing threads. */
+	AO_t count; /* operations not completed yet + credits */
+	pthread_mutex_t mu; /* the 1 -> 0 transition, waiters, joining */
+	exec_scope_join_op *waiters;
+	/* Storage of completed operations kept for the next spawns (malloc'd
+	 * storage only), one list per size class; pushed by completers. */
+	AO_t returned[EXEC_SCOPE_BINS];
+	char pad1[64];
+	/* Written by spawning threads. `taking` guards credits and reuse:
+	 * a spawner that holds it adds to count in batches (credits: counts
+	 * already added and not used yet; a join takes them back), and pops
+	 * storage from reuse, which it refills by taking a returned list
+	 * whole. A spawner that finds it held does without. */
+	AO_TS_t taking;
+	AO_t credits;
+	AO_t joining; /* a join is waiting: no batches */
 	AO_t closed;  /* spawn refused once set */
 	AO_t spawned; /* total accepted, for statistics */
-	pthread_mutex_t mu; /* the 1 -> 0 transition and the waiter list */
-	exec_scope_join_op *waiters;
-	exec_stop_source stop;
+	void *reuse[EXEC_SCOPE_BINS];
+	char pad2[64];
 } exec_counting_scope;
 
 /* Returns 0 or a negative errno (mutex initialisation failed). */
 int exec_counting_scope_init(exec_counting_scope *scope);
 
 /* The scope must be empty (count zero: a join has completed and nothing
- * was spawned since) and no join operation may be pending. */
+ * was spawned since) and no join operation may be pending. Frees the
+ * operation storage the scope kept for reuse. */
 void exec_counting_scope_destroy(exec_counting_scope *scope);
 
 /* Connects s into storage allocated with env's allocator (env NULL or
  * env->allocator NULL: malloc) and starts it; the operation's environment
  * has the scope's stop token, env's scheduler and env's allocator. The
- * result of s is dropped (spawn s | upon_error to handle errors). The
- * storage and s are freed when the operation completes, on the thread
- * where it completes; the scope counts it until then.
+ * result of s is dropped (spawn s | upon_error to handle errors). s is
+ * freed when the operation completes, on the thread where it completes;
+ * the scope counts it until then. Storage from env's allocator is freed
+ * then too; storage from malloc (no allocator, alignment <= max_align_t,
+ * at most 1 KiB) goes back to the scope, which reuses it for later spawns
+ * and frees it in exec_counting_scope_destroy: a spawn then costs no
+ * malloc, and the scope holds at most as much as was in flight at once.
  * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument), a
  * failed build's error (-EINVAL, -ENOMEM: s is an invalid sender),
  * -ESHUTDOWN after exec_scope_close, -ENOMEM, or s's connect error. */
@@ -80,7 +108,7 @@ static inline exec_stop_token exec_scope_token(exec_counting_scope *scope)
 /* Operations spawned and not completed yet (racy while work runs). */
 static inline size_t exec_scope_count(const exec_counting_scope *scope)
 {
-	return (size_t)AO_load(&scope->count);
+	return (size_t)(AO_load(&scope->count) - AO_load(&scope->credits));
 }
 
 #ifdef __cplusplus

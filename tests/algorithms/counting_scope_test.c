@@ -235,6 +235,87 @@ static void uses_the_env_allocator(void **state)
 	exec_counting_scope_destroy(&scope);
 }
 
+/* A sender that completes inline with no value and counts its
+ * destruction: the scope keeps a completed operation's sender referenced
+ * for a while (it drops the reference on the spawning thread), but never
+ * past the completion of a join. */
+static AO_t probes_destroyed;
+
+typedef struct probe_op {
+	exec_op op;
+	exec_receiver *r;
+} probe_op;
+
+static void probe_start(exec_op *op)
+{
+	exec_set_value(((probe_op *)op)->r, NULL, 0);
+}
+
+static int probe_connect(const exec_sender *s, exec_op *op, exec_receiver *r)
+{
+	(void)s;
+	((probe_op *)op)->op.start = probe_start;
+	((probe_op *)op)->r = r;
+	return 0;
+}
+
+static void probe_destroy(exec_sender *s)
+{
+	AO_fetch_and_add1(&probes_destroyed);
+	exec_sender_delete(s);
+}
+
+static const exec_sender_ops probe_ops = {"probe", probe_connect, probe_destroy};
+
+static exec_sender *probe(void)
+{
+	exec_sender *s = exec_sender_new(&probe_ops, sizeof(exec_sender));
+	assert_non_null(s);
+	s->op_size = sizeof(probe_op);
+	return s;
+}
+
+static void senders_released_by_join(void **state)
+{
+	exec_thread_pool *pool;
+	assert_int_equal(exec_thread_pool_create(&pool, 2), 0);
+	exec_scheduler *ps = exec_thread_pool_scheduler(pool);
+	exec_counting_scope scope;
+	assert_int_equal(exec_counting_scope_init(&scope), 0);
+	AO_store(&probes_destroyed, 0);
+	enum { K = 1000 };
+	/* Rounds reuse the storage of the earlier ones; the join runs while
+	 * the pool still completes operations, or after. */
+	for (int round = 1; round <= 3; round++) {
+		for (int i = 0; i < K; i++)
+			assert_int_equal(
+				exec_scope_spawn(&scope, exec_continues_on(probe(), ps), NULL), 0);
+		join_now(&scope);
+		assert_int_equal(AO_load(&probes_destroyed), round * K);
+	}
+	/* A join that waits (a timer holds the scope open) and completes on
+	 * the pool. */
+	exec_sender *gate = exec_schedule_after(ps, 3600 * EXEC_NS_PER_S);
+	assert_int_equal(exec_scope_spawn(&scope, exec_then(gate, count_value, &(counters){0}),
+					  NULL),
+			 0);
+	for (int i = 0; i < K; i++)
+		assert_int_equal(exec_scope_spawn(&scope, exec_continues_on(probe(), ps), NULL), 0);
+	exec_sender *j = exec_scope_join(&scope);
+	exec_test_receiver a;
+	exec_test_receiver_init(&a);
+	exec_test_run(j, &a);
+	assert_int_equal(exec_test_completions(&a), 0);
+	exec_scope_request_stop(&scope);
+	exec_test_receiver_wait(&a);
+	exec_test_assert_value(&a);
+	assert_int_equal(AO_load(&probes_destroyed), 4 * K);
+	exec_test_receiver_destroy(&a);
+	exec_sender_free(j);
+	exec_counting_scope_destroy(&scope);
+	exec_thread_pool_destroy(pool);
+}
+
 static void bad_arguments(void **state)
 {
 	exec_counting_scope scope;
@@ -259,6 +340,7 @@ int main(void)
 		cmocka_unit_test(close_refuses_and_results_are_dropped),
 		cmocka_unit_test(several_joins),
 		cmocka_unit_test(uses_the_env_allocator),
+		cmocka_unit_test(senders_released_by_join),
 		cmocka_unit_test(bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
