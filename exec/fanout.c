@@ -116,17 +116,17 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 	o->stop = (exec_stop_source)EXEC_STOP_SOURCE_INIT;
 	o->env.stop_token = exec_stop_source_token(&o->stop);
 	o->outer_cb.source = NULL;
-	exec_fanout_rcv *rcvs = exec_fanout_rcvs(o);
-	for (size_t i = 0; i < fs->n; i++) {
-		const exec_fanout_child *c = &fs->children[i];
+	exec_fanout_rcv *rcv = exec_fanout_rcvs(o);
+	const exec_fanout_child *c = fs->children, *end = c + fs->n;
+	for (; c != end; c++, rcv++) {
 		/* count is written by the child before it is read. */
-		rcvs[i].self.ops = rcv_ops;
-		rcvs[i].parent = o;
-		rcvs[i].slot = c->slot;
-		rcvs[i].max_values = c->max_values;
-		rcvs[i].on_stack = false;
+		rcv->self.ops = rcv_ops;
+		rcv->parent = o;
+		rcv->slot = c->slot;
+		rcv->max_values = c->max_values;
+		rcv->on_stack = false;
 		int rc = c->sender->ops->connect(c->sender, (exec_op *)((char *)o + c->op_off),
-						 &rcvs[i].self);
+						 &rcv->self);
 		/* Connected children acquired nothing (exec/operation.h), so
 		 * failing here leaves nothing to undo. */
 		if (rc < 0)
@@ -229,8 +229,8 @@ void exec_fanout_start(exec_op *op)
 	size_t n = fs->n;
 	exec_fanout_op *prev = exec_fanout_starting;
 	exec_fanout_starting = o;
-	for (size_t i = 0; i < n; i++)
-		exec_start((exec_op *)((char *)o + fs->children[i].op_off));
+	for (const exec_fanout_child *c = fs->children, *end = c + n; c != end; c++)
+		exec_start((exec_op *)((char *)o + c->op_off));
 	exec_fanout_starting = prev;
 
 	if (o->sync_arrived == n) {

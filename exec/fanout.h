@@ -42,9 +42,9 @@ extern "C" {
 
 typedef struct exec_fanout_child {
 	exec_sender *sender;
-	uint32_t op_off;     /* offset of the child's op state */
 	uint32_t slot;       /* index of its first value slot */
 	uint32_t max_values; /* the child's max_values */
+	uint32_t op_off;     /* offset of the child's op state */
 } exec_fanout_child;
 
 typedef struct exec_fanout_sender {
