@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,31 @@ static int deliver(exec_io_loop *loop)
 	return ran;
 }
 
+/* epoll_pwait2 (Linux 5.11) takes a nanosecond timeout. Older kernels,
+ * seccomp profiles that predate it and valgrind (3.19 has no wrapper) say
+ * ENOSYS (EPERM under some container profiles): then every later wait uses
+ * epoll_wait, the timeout rounded up to whole milliseconds so a timer never
+ * wakes the loop before it is due (which would spin). Without this the
+ * loop's run returned the error and its thread stopped serving. */
+static int wait_events(int epfd, struct epoll_event *evs, int max,
+		       const struct timespec *tp)
+{
+	static AO_t no_pwait2; /* 1 once epoll_pwait2 was refused */
+	if (!AO_load_acquire(&no_pwait2)) {
+		int n = epoll_pwait2(epfd, evs, max, tp, NULL);
+		if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+			return n;
+		AO_store_release(&no_pwait2, 1);
+	}
+	int ms = -1;
+	if (tp) {
+		int64_t t = ((int64_t)tp->tv_sec * 1000000000 + tp->tv_nsec +
+			     999999) / 1000000;
+		ms = t > INT_MAX ? INT_MAX : (int)t;
+	}
+	return epoll_wait(epfd, evs, max, ms);
+}
+
 int exec_io_epoll_wait_(exec_io_loop *loop, int64_t timeout_ns)
 {
 	int ran = deliver(loop);
@@ -429,7 +455,7 @@ int exec_io_epoll_wait_(exec_io_loop *loop, int64_t timeout_ns)
 		ts.tv_nsec = (long)(timeout_ns % 1000000000);
 		tp = &ts;
 	}
-	int n = epoll_pwait2(loop->epfd, evs, 128, tp, NULL);
+	int n = wait_events(loop->epfd, evs, 128, tp);
 	if (n < 0)
 		return errno == EINTR ? ran : -errno;
 	for (int i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 /* tests for exec/debug.c: the in-flight registry and its dump, with the io
  * senders (which register themselves) on both loop backends. */
 #include "cexec_test.h"
+#include "on_valgrind.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -221,7 +222,9 @@ int main(void)
 		cmocka_unit_test(dump_from_signal_handler),
 		cmocka_unit_test(custom_registration),
 	};
-	int failed = cmocka_run_group_tests_name("debug (io_uring)", tests, NULL, NULL);
+	int failed = 0;
+	if (!exec_test_skip_on_valgrind("the io_uring group", EXEC_TEST_VALGRIND_URING))
+		failed += cmocka_run_group_tests_name("debug (io_uring)", tests, NULL, NULL);
 	backend = EXEC_IO_BACKEND_EPOLL;
 	failed += cmocka_run_group_tests_name("debug (epoll)", tests, NULL, NULL);
 	return failed;

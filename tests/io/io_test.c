@@ -372,7 +372,7 @@ static void bad_fds(void **state)
 {
 	(void)state;
 	exec_io_loop *loop = test_loop_new();
-	char buf[8];
+	char buf[8] = {0}; /* sent to bad fds: defined bytes for valgrind */
 	struct iovec iov = {buf, sizeof buf};
 	struct msghdr m;
 	memset(&m, 0, sizeof m);

@@ -6,6 +6,7 @@
 #define CEXEC_IO_TEST_UTIL_H
 
 #include "cexec_test.h"
+#include "on_valgrind.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -43,9 +44,13 @@ static inline void test_spin(exec_io_loop *loop, int n)
 		assert_true(exec_io_loop_run_once(loop, false) >= 0);
 }
 
-/* Whether io_uring exists here at all (else its group is skipped). */
+/* Whether io_uring exists here at all (else its group is skipped). Under
+ * valgrind (the long mode's memcheck run) the io_uring group is left out
+ * too; the epoll group still runs. */
 static inline bool test_uring_available(void)
 {
+	if (exec_test_skip_on_valgrind("the io_uring group", EXEC_TEST_VALGRIND_URING))
+		return false;
 	exec_io_loop_options o;
 	memset(&o, 0, sizeof o);
 	o.backend = EXEC_IO_BACKEND_URING;

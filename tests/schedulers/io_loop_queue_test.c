@@ -4,6 +4,7 @@
  * queue. examples/fetch_many found it as connections whose cancel task
  * vanished, so the server never finished stopping.) Both backends. */
 #include "cexec_test.h"
+#include "on_valgrind.h"
 
 static exec_io_backend backend = EXEC_IO_BACKEND_URING;
 
@@ -97,7 +98,9 @@ int main(void)
 		cmocka_unit_test(tasks_queued_mid_batch_run),
 		cmocka_unit_test(chains_run_once),
 	};
-	int failed = cmocka_run_group_tests_name("io_loop_queue (io_uring)", tests, NULL, NULL);
+	int failed = 0;
+	if (!exec_test_skip_on_valgrind("the io_uring group", EXEC_TEST_VALGRIND_URING))
+		failed += cmocka_run_group_tests_name("io_loop_queue (io_uring)", tests, NULL, NULL);
 	backend = EXEC_IO_BACKEND_EPOLL;
 	failed += cmocka_run_group_tests_name("io_loop_queue (epoll)", tests, NULL, NULL);
 	return failed;

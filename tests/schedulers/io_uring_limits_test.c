@@ -14,6 +14,7 @@
  * the kernel refuses io_uring; forced epoll is covered by the io tests. */
 /* CEXEC_TEST_LABELS: io */
 #include "cexec_test.h"
+#include "on_valgrind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,8 @@ static exec_io_loop *make_loop(bool no_single_issuer)
 	exec_io_loop_options o = {.backend = EXEC_IO_BACKEND_URING, .entries = 4,
 				  .no_single_issuer = no_single_issuer};
 	exec_io_loop *loop = NULL;
+	if (exec_test_skip_on_valgrind("this io_uring case", EXEC_TEST_VALGRIND_URING))
+		return NULL;
 	int rc = exec_io_loop_create(&loop, &o);
 	if (rc != 0) {
 		fprintf(stderr, "io_uring unavailable (%s): skipped\n", exec_strerror(rc));

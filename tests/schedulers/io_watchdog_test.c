@@ -5,6 +5,7 @@
  * generous safety limit). */
 /* CEXEC_TEST_LABELS: tsan */
 #include "cexec_test.h"
+#include "on_valgrind.h"
 
 #include <stdio.h>
 #include <sys/socket.h>
@@ -200,7 +201,9 @@ int main(void)
 		cmocka_unit_test(quiet_while_sleeping),
 		cmocka_unit_test(off_by_default),
 	};
-	int failed = cmocka_run_group_tests_name("io_watchdog (io_uring)", tests, NULL, NULL);
+	int failed = 0;
+	if (!exec_test_skip_on_valgrind("the io_uring group", EXEC_TEST_VALGRIND_URING))
+		failed += cmocka_run_group_tests_name("io_watchdog (io_uring)", tests, NULL, NULL);
 	backend = EXEC_IO_BACKEND_EPOLL;
 	failed += cmocka_run_group_tests_name("io_watchdog (epoll)", tests, NULL, NULL);
 	return failed;
