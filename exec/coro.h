@@ -229,14 +229,19 @@ static inline int exec_coro_next(exec_coro *co, exec_value *v)
 {
 	if (co->point == EXEC_CORO_FINISHED_)
 		return 0;
-	exec_value slot;
-	co->opmem = &slot;
-	int rc = co->fn(co);
-	co->opmem = NULL;
-	if (rc == EXEC_CORO_YIELDED_) {
-		if (v)
-			*v = slot;
-		return 1;
+	/* The yield stores straight into *v: no copy through a local, whose
+	 * 24-byte reload would wait on the yield's stores. */
+	if (v) {
+		co->opmem = v;
+		if (co->fn(co) == EXEC_CORO_YIELDED_)
+			return 1;
+	} else {
+		exec_value scratch;
+		co->opmem = &scratch;
+		int rc = co->fn(co);
+		co->opmem = NULL; /* no pointer to a dead local stays behind */
+		if (rc == EXEC_CORO_YIELDED_)
+			return 1;
 	}
 	co->point = EXEC_CORO_FINISHED_;
 	return 0;
