@@ -155,9 +155,11 @@ static void inject_push_chain(exec_thread_pool *p, exec_task *first, exec_task *
 	} while (!AO_compare_and_swap_full(&p->inject, head, (AO_t)first));
 }
 
-/* Takes the whole stack and returns it oldest first. */
-static exec_task *inject_take_all(exec_thread_pool *p)
+/* Takes the whole stack and returns it oldest first, with its length and
+ * last (newest) task. */
+static exec_task *inject_take_all(exec_thread_pool *p, AO_t *n, exec_task **last)
 {
+	*n = 0;
 	if (!AO_load(&p->inject))
 		return NULL;
 	AO_t head;
@@ -165,12 +167,16 @@ static exec_task *inject_take_all(exec_thread_pool *p)
 		head = AO_load_acquire(&p->inject);
 	} while (head && !AO_compare_and_swap_full(&p->inject, head, 0));
 	exec_task *rev = NULL, *t = (exec_task *)head;
+	*last = t;
+	AO_t count = 0;
 	while (t) {
 		exec_task *next = t->next;
 		t->next = rev;
 		rev = t;
 		t = next;
+		count++;
 	}
+	*n = count;
 	return rev;
 }
 
@@ -248,63 +254,62 @@ static exec_time service_timers(exec_thread_pool *p, worker *w, bool all)
 #define INJECT_BATCH (DEQUE_CAP / 2u)
 
 /* Takes up to max (>= 1) of the oldest backlog tasks (a chain, oldest
- * first, NULL-terminated), or NULL. */
-static exec_task *backlog_take(exec_thread_pool *p, AO_t max)
+ * first, NULL-terminated; *n tasks), or NULL. */
+static exec_task *backlog_take(exec_thread_pool *p, AO_t max, AO_t *n)
 {
 	if (AO_load_acquire(&p->backlog_len) == 0)
 		return NULL;
 	pthread_mutex_lock(&p->backlog_mu);
 	exec_task *first = p->backlog_head, *last = first;
-	AO_t n = first ? 1 : 0;
-	while (last && last->next && n < max) {
+	AO_t k = first ? 1 : 0;
+	while (last && last->next && k < max) {
 		last = last->next;
-		n++;
+		k++;
 	}
 	if (first) {
 		p->backlog_head = last->next;
 		if (!p->backlog_head)
 			p->backlog_tail = NULL;
 		last->next = NULL;
-		AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) - n);
+		AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) - k);
 	}
 	pthread_mutex_unlock(&p->backlog_mu);
+	*n = k;
 	return first;
 }
 
-/* Takes a chain of at most max (>= 1) injected tasks, oldest first: from
- * the backlog, else the whole injection stack, parking the rest in the
- * backlog. */
-static exec_task *inject_take_batch(exec_thread_pool *p, AO_t max)
+/* Takes a chain of at most max (>= 1) injected tasks, oldest first (*n
+ * tasks): from the backlog, else the whole injection stack, parking the
+ * rest in the backlog. Each task is walked at most twice on its way: the
+ * stack's reversal (which also counts and finds the newest) and the cut
+ * of its batch. */
+static exec_task *inject_take_batch(exec_thread_pool *p, AO_t max, AO_t *n)
 {
-	exec_task *batch = backlog_take(p, max);
+	exec_task *batch = backlog_take(p, max, n);
 	if (batch)
 		return batch;
-	batch = inject_take_all(p);
+	exec_task *newest;
+	AO_t total;
+	batch = inject_take_all(p, &total, &newest);
 	if (!batch)
 		return NULL;
-	exec_task *last = batch;
-	AO_t n = 1;
-	while (last->next && n < max) {
-		last = last->next;
-		n++;
-	}
-	exec_task *rest = last->next;
-	if (!rest)
+	if (total <= max) {
+		*n = total;
 		return batch;
-	last->next = NULL;
-	exec_task *rest_tail = rest;
-	AO_t rn = 1;
-	while (rest_tail->next) {
-		rest_tail = rest_tail->next;
-		rn++;
 	}
+	exec_task *last = batch;
+	for (AO_t k = 1; k < max; k++)
+		last = last->next;
+	exec_task *rest = last->next;
+	last->next = NULL;
+	*n = max;
 	pthread_mutex_lock(&p->backlog_mu);
 	if (p->backlog_tail)
 		p->backlog_tail->next = rest;
 	else
 		p->backlog_head = rest;
-	p->backlog_tail = rest_tail;
-	AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) + rn);
+	p->backlog_tail = newest;
+	AO_store_release(&p->backlog_len, AO_load(&p->backlog_len) + (total - max));
 	pthread_mutex_unlock(&p->backlog_mu);
 	return batch;
 }
@@ -313,37 +318,28 @@ static exec_task *from_injection(exec_thread_pool *p, worker *w)
 {
 	/* At most half the deque's free room (the TICK path calls this with a
 	 * busy deque): a batch that overflowed went back to the stack and was
-	 * walked again and again. */
-	AO_t used = AO_load(&w->bottom) - AO_load_acquire(&w->top);
+	 * walked again and again. Thieves only make the room bigger. */
+	AO_t b = AO_load(&w->bottom);
+	AO_t used = b - AO_load_acquire(&w->top);
 	AO_t room = used < DEQUE_CAP ? (DEQUE_CAP - used) / 2 : 0;
-	exec_task *batch = inject_take_batch(p, room < 1 ? 1 : room > INJECT_BATCH ? INJECT_BATCH : room);
+	AO_t n;
+	exec_task *batch = inject_take_batch(p, room < 1 ? 1 : room > INJECT_BATCH ? INJECT_BATCH : room, &n);
 	if (!batch)
 		return NULL;
+	counter_inc(&w->injected);
 	exec_task *run = batch;
 	exec_task *rest = batch->next;
-	counter_inc(&w->injected);
-	/* Push newest first so that the owner (taking at bottom) runs the
-	 * oldest first; whatever does not fit goes back to the injection
-	 * queue (rare: the batch is at most half a deque). */
-	exec_task *rev = NULL;
-	while (rest) {
-		exec_task *n = rest->next;
-		rest->next = rev;
-		rev = rest;
-		rest = n;
+	AO_t k = n - 1;
+	if (k > 0) {
+		/* k < room <= the free slots. One walk: the i-th oldest goes
+		 * to slot b + k - 1 - i, so that the owner (taking at bottom)
+		 * runs the oldest first and thieves take the newest; one
+		 * release of bottom publishes them all. */
+		for (AO_t i = 0; i < k; i++, rest = rest->next)
+			AO_store(&w->ring[(b + k - 1 - i) & DEQUE_MASK], (AO_t)rest);
+		AO_store_release(&w->bottom, b + k);
 	}
-	bool pushed = false;
-	while (rev) {
-		exec_task *n = rev->next;
-		if (!deque_push(w, rev)) {
-			rev->next = NULL;
-			inject_push_chain(p, rev, rev);
-		} else {
-			pushed = true;
-		}
-		rev = n;
-	}
-	if (pushed || AO_load(&p->backlog_len))
+	if (k > 0 || AO_load(&p->backlog_len))
 		wake_one(p);
 	return run;
 }
@@ -646,7 +642,8 @@ void exec_thread_pool_destroy(exec_thread_pool *pool)
 	 * the last tasks pushed to another worker's deque after that worker
 	 * left are still there: run them here, stopped. */
 	for (;;) {
-		exec_task *t = inject_take_batch(pool, INJECT_BATCH);
+		AO_t n;
+		exec_task *t = inject_take_batch(pool, INJECT_BATCH, &n);
 		bool any = t != NULL;
 		while (t) {
 			exec_task *n = t->next;
