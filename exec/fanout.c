@@ -98,13 +98,15 @@ const exec_env *exec_fanout_env(exec_receiver *r)
 	return &exec_fanout_rcv_from(r)->parent->env;
 }
 
+static void start_gather(exec_op *op);
+
 int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 			const exec_receiver_ops *rcv_ops,
 			void (*finish)(exec_fanout_op *o))
 {
 	const exec_fanout_sender *fs = (const exec_fanout_sender *)s;
 	exec_fanout_op *o = (exec_fanout_op *)op;
-	o->op.start = exec_fanout_start;
+	o->op.start = fs->gather_on_stack ? start_gather : exec_fanout_start;
 	o->out = out;
 	o->s = fs;
 	o->finish = finish;
@@ -199,9 +201,12 @@ static void spill(exec_fanout_op *o)
 	o->direct = slots;
 }
 
-void exec_fanout_start(exec_op *op)
+/* The start function's body. buf: a stack buffer of
+ * EXEC_FANOUT_STACK_VALUES lent to children completing inline (see the
+ * header), or NULL; it stays valid until the start function returns, and
+ * finish runs inside that function whenever it delivers from buf. */
+static inline __attribute__((always_inline)) void run(exec_fanout_op *o, exec_value *buf)
 {
-	exec_fanout_op *o = (exec_fanout_op *)op;
 	const exec_fanout_sender *fs = o->s;
 	exec_stop_token outer = o->outer;
 	if (exec_stop_token_requested(outer)) {
@@ -209,12 +214,9 @@ void exec_fanout_start(exec_op *op)
 		exec_set_stopped(o->out);
 		return;
 	}
-	/* Lent to children completing inline (see the header); valid until
-	 * this function returns, and finish runs inside it when it is used. */
-	exec_value buf[EXEC_FANOUT_STACK_VALUES];
 	o->state = 0;
 	o->sync_arrived = 0;
-	o->direct = fs->gather_on_stack ? buf : exec_fanout_slots(o);
+	o->direct = buf ? buf : exec_fanout_slots(o);
 	AO_store(&o->sparse, 0);
 	/* One arrival per child, plus one held by this function so that the
 	 * operation cannot finish (and be freed) while the loop below still
@@ -242,10 +244,24 @@ void exec_fanout_start(exec_op *op)
 		finish_all(o);
 		return;
 	}
-	if (o->direct == buf)
+	if (buf)
 		spill(o);
 	/* The subtraction releases the spilled values and o->direct. */
 	AO_t mine = (AO_t)o->sync_arrived + 1;
 	if (AO_fetch_and_add_full(&o->remaining, (AO_t)0 - mine) == mine)
 		finish_all(o);
+}
+
+void exec_fanout_start(exec_op *op)
+{
+	run((exec_fanout_op *)op, NULL);
+}
+
+/* The start function of gathering operations whose result fits the stack
+ * buffer (gather_on_stack); the others, when_any's included, do without
+ * the buffer's stack space. */
+static void start_gather(exec_op *op)
+{
+	exec_value buf[EXEC_FANOUT_STACK_VALUES];
+	run((exec_fanout_op *)op, buf);
 }

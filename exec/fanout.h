@@ -125,7 +125,9 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 
 /* Start function: completes stopped at once (starting no child) when the
  * outer stop token has already fired; otherwise chains the stop tokens and
- * starts every child (lending them a stack buffer when gather_on_stack). */
+ * starts every child. exec_fanout_connect installs it, or for a
+ * gather_on_stack sender a variant that also lends inline children a
+ * stack buffer. */
 void exec_fanout_start(exec_op *op);
 
 /* Records one child's completion; the last one calls finish. The child
