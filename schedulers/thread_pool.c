@@ -395,13 +395,33 @@ static void run_task(exec_thread_pool *p, worker *w, exec_task *t)
 	t->fn(t, status);
 }
 
+/* Whether some queue holds a task (racy; see end_search). */
+static bool work_visible(exec_thread_pool *p)
+{
+	if (AO_load_acquire(&p->inject) || AO_load_acquire(&p->backlog_len))
+		return true;
+	for (unsigned i = 0; i < p->n; i++) {
+		worker *v = &p->workers[i];
+		if ((long)(AO_load_acquire(&v->bottom) - AO_load_acquire(&v->top)) > 0)
+			return true;
+	}
+	return false;
+}
+
 static void end_search(exec_thread_pool *p, worker *w)
 {
 	if (!w->searching)
 		return;
 	w->searching = false;
-	/* The last searcher to find work wakes another (the ramp-up). */
-	if (AO_fetch_and_sub1_full(&p->searching) == 1)
+	/* The last searcher to find work wakes another (the ramp-up), if
+	 * there is more work than the task it found: a lone task (a hop)
+	 * wakes nobody else. No wake-up is lost: a submit from outside that
+	 * saw this worker searching pushed with a full-barrier CAS before
+	 * looking, and the decrement here is a full-barrier RMW before
+	 * work_visible looks at the injection queue, so one of the two sees
+	 * the other. A task pushed to a worker's own deque is that (awake)
+	 * worker's to run anyway. */
+	if (AO_fetch_and_sub1_full(&p->searching) == 1 && work_visible(p))
 		wake_one(p);
 }
 

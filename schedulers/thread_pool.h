@@ -14,8 +14,9 @@
  *
  * Idle workers search (steal) briefly, then park on a futex. A submit wakes
  * at most one sleeper, and only when nobody is searching; a woken worker
- * that finds work wakes the next one (Tokio's policy), so a burst ramps up
- * one worker at a time and an idle pool burns no CPU.
+ * that finds work wakes the next one if more work is queued (Tokio's
+ * policy), so a burst ramps up one worker at a time, a lone task wakes one
+ * worker, and an idle pool burns no CPU.
  *
  * Timers (submit_at) sit in a mutex-guarded pairing heap owned by the pool.
  * Workers move due timers to their deque every 61 tasks and before they
