@@ -3,6 +3,7 @@
 #include "cexec_test.h"
 
 #include <errno.h>
+#include <sched.h>
 
 #include "ctl_sender.h"
 
@@ -676,6 +677,65 @@ static void child_completed_inline_by_a_sibling(void **state)
 	loop_thread_stop(&lt);
 }
 
+/* A threaded child that completes while start's loop still runs: the
+ * inline child after it waits in its own start until the threaded one has
+ * produced its value, so the threaded arrival, the inline children's
+ * stores into start's stack buffer and start moving them into the
+ * operation all overlap. TSan checks the ordering. */
+static AO_t produced;
+
+static int produce(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	AO_store_release(&produced, 1);
+	out[0] = exec_value_i64(1);
+	return 1;
+}
+
+static int await_produced(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	while (!AO_load_acquire(&produced))
+		sched_yield();
+	out[0] = exec_value_i64(2);
+	return 1;
+}
+
+static void threaded_child_completes_while_start_runs(void **state)
+{
+	loop_thread lt;
+	loop_thread_start(&lt);
+	exec_sender *c[4] = {
+		exec_then(exec_schedule(exec_run_loop_scheduler(&lt.loop)), produce, NULL),
+		exec_then(exec_just_void(), await_produced, NULL),
+		exec_just_i64(3),
+		exec_just_i64(4),
+	};
+	exec_sender *s = exec_when_all(c, 4);
+	for (int round = 0; round < ROUNDS; round++) {
+		AO_store(&produced, 0);
+		freeing_receiver f;
+		freeing_init(&f);
+		freeing_run(s, &f);
+		freeing_wait(&f);
+		assert_int_equal(f.channel, 1);
+		assert_int_equal(f.count, 4);
+		assert_int_equal(f.first, 1);
+		freeing_destroy(&f);
+
+		AO_store(&produced, 0);
+		exec_test_receiver t;
+		exec_test_receiver_init(&t);
+		exec_test_run(s, &t);
+		exec_test_receiver_wait(&t);
+		exec_test_assert_value(&t);
+		assert_int_equal(t.count, 4);
+		for (int i = 0; i < 4; i++)
+			exec_test_assert_i64(&t, i, i + 1);
+		exec_test_receiver_destroy(&t);
+	}
+	exec_sender_free(s);
+	loop_thread_stop(&lt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +762,7 @@ int main(void)
 		cmocka_unit_test(children_on_several_threads),
 		cmocka_unit_test(inline_and_threaded_children_race),
 		cmocka_unit_test(child_completed_inline_by_a_sibling),
+		cmocka_unit_test(threaded_child_completes_while_start_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
