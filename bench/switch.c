@@ -11,9 +11,10 @@
  *   - fiber generator next+yield (two switches with the sanitizer hooks);
  *   - a C++20 coroutine resume (g++ -fcoroutines, when bench/CMakeLists.txt
  *     found such a compiler): one resume runs to the next co_await;
- *   - a stackless resume (exec/coro.h): exec_coro_next of a generator runs
- *     it from one EXEC_CORO_YIELD to the next (target <= 1.5x the C++20
- *     resume);
+ *   - a stackless resume (exec/coro.h): exec_coro_next runs a coroutine
+ *     from one EXEC_CORO_YIELD to the next; like the C++20 one it bumps a
+ *     counter and suspends, resumed in a loop the compiler cannot see into,
+ *     the two interleaved (target <= 1.5x the C++20 resume);
  *   - a sender hop: repeat_n(schedule(s)) through the inline, run_loop,
  *     thread pool and io loop schedulers (ns per hop), and a fiber that
  *     awaits schedule(run_loop) in a loop (the same hop plus two switches);
@@ -23,7 +24,13 @@
  *     each thread stack costs two mappings, so vm.max_map_count caps
  *     threads near 32,000, like guarded fiber stacks), and per suspended
  *     stackless task awaiting a timer (frame with the op state inline) at
- *     each of --stackless-counts (target <= 256 bytes).
+ *     each of --stackless-counts (target <= 256 bytes). Each is the RSS
+ *     growth from right before the objects are made (malloc_trim first, so
+ *     the library's allocations fault fresh pages) to right after all are
+ *     parked, nothing freed in between, divided by the count; op states
+ *     and frames sit in a fresh mapping.
+ * Thread ping-pong runs stop after 100 ms each (3 runs at most), however
+ * slow the machine.
  * Times are the best of --repetitions runs. Ratios: fiber switch / Boost
  * (target <= 1.0); the other times / the fiber switch of the same run;
  * memory / a blocked thread with default stacks at the same count.
@@ -81,8 +88,8 @@ static void report_note(const char *name, double value, const char *unit, double
 			const char *note)
 {
 	if (json) {
-		printf("{\"name\": \"%s\", \"value\": %.3f, \"unit\": \"%s\", ", name, value,
-		       unit);
+		printf("{\"name\": \"%s\", \"value\": %.3f, \"unit\": \"%s\", ", name,
+		       value, unit);
 		if (base > 0)
 			printf("\"ratio\": %.3f, \"baseline\": %.3f", value / base, base);
 		else
@@ -92,8 +99,8 @@ static void report_note(const char *name, double value, const char *unit, double
 		printf("}\n");
 	} else {
 		if (base > 0)
-			printf("%-40s %12.1f %-6s (%.2fx of %.1f)", name, value, unit, value / base,
-			       base);
+			printf("%-40s %12.1f %-6s (%.2fx of %.1f)", name, value, unit,
+			       value / base, base);
 		else
 			printf("%-40s %12.1f %s", name, value, unit);
 		if (note)
@@ -127,8 +134,9 @@ static int futex(AO_t *addr, int op, int val)
 }
 
 typedef struct pingpong {
-	AO_t turn; /* whose turn: 0 or 1 */
-	long rounds;
+	AO_t turn;   /* whose turn: 0 or 1 */
+	AO_t rounds; /* lowered by player 0 once the time budget is spent */
+	exec_time deadline;
 	int cpu[2];
 } pingpong;
 
@@ -150,36 +158,45 @@ static void *play(void *arg)
 	player *pl = arg;
 	pingpong *p = pl->p;
 	pin(p->cpu[pl->me]);
-	for (long i = 0; i < p->rounds; i++) {
+	for (AO_t i = 0; i < AO_load(&p->rounds); i++) {
 		while (AO_load_acquire(&p->turn) != (AO_t)pl->me)
 			futex(&p->turn, FUTEX_WAIT_PRIVATE, !pl->me);
+		/* Player 0 ends the run after this round when time is up;
+		 * player 1 reads the new count after the turn it is handed
+		 * next, so both stop after the same round. */
+		if (pl->me == 0 && (i & 15) == 15 && now_ns() > p->deadline)
+			AO_store(&p->rounds, i + 1);
 		AO_store_release(&p->turn, (AO_t)!pl->me);
 		futex(&p->turn, FUTEX_WAKE_PRIVATE, 1);
 	}
 	return NULL;
 }
 
-/* ns per one-way switch, or a negative value when it cannot run. */
+/* ns per one-way switch, or a negative value when it cannot run. Each run
+ * stops at rounds or after 100 ms, whichever comes first: on a loaded
+ * machine a wake-up can take a millisecond, and the figure is about
+ * orders of magnitude. */
 static double thread_switch(int cpu0, int cpu1, long rounds)
 {
 	double best = -1;
-	/* At most 3 runs: on a loaded machine a cross-CPU wake-up can take a
-	 * millisecond, and the figure is about orders of magnitude. */
 	for (int r = 0; r < repetitions && r < 3; r++) {
-		pingpong p = {0, rounds, {cpu0, cpu1}};
+		exec_time t0 = now_ns();
+		pingpong p = {0, (AO_t)rounds, t0 + 100 * EXEC_NS_PER_MS, {cpu0, cpu1}};
 		player a = {&p, 0}, b = {&p, 1};
 		pthread_t ta, tb;
-		exec_time t0 = now_ns();
 		if (pthread_create(&ta, NULL, play, &a) != 0)
 			return -1;
 		if (pthread_create(&tb, NULL, play, &b) != 0) {
+			/* Let player 0 finish alone: it only waits for turns. */
+			AO_store(&p.rounds, 0);
 			AO_store_release(&p.turn, 0);
+			futex(&p.turn, FUTEX_WAKE_PRIVATE, 1);
 			pthread_join(ta, NULL);
 			return -1;
 		}
 		pthread_join(ta, NULL);
 		pthread_join(tb, NULL);
-		double ns = (double)(now_ns() - t0) / (double)(2 * rounds);
+		double ns = (double)(now_ns() - t0) / (double)(2 * AO_load(&p.rounds));
 		if (best < 0 || ns < best)
 			best = ns;
 	}
@@ -223,7 +240,8 @@ static make_fn boost_make;
 static void load_boost(void)
 {
 	const char *names[] = {"libboost_context.so", "libboost_context.so.1.74.0",
-			       "libboost_context.so.1.81.0", "libboost_context.so.1.83.0"};
+			       "libboost_context.so.1.81.0",
+			       "libboost_context.so.1.83.0"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
 		if (!h)
@@ -260,27 +278,6 @@ static double boost_switch_once(void *stack, size_t size, long n)
 void *cexec_bench_cxx_coro_create(long *counter);
 void cexec_bench_cxx_coro_resume_n(void *h, long n);
 void cexec_bench_cxx_coro_destroy(void *h);
-
-static double cxx_resume(long n)
-{
-	long counter = 0;
-	void *h = cexec_bench_cxx_coro_create(&counter);
-	cexec_bench_cxx_coro_resume_n(h, n / 10 + 1);
-	double best = -1;
-	for (int r = 0; r < repetitions; r++) {
-		exec_time t0 = now_ns();
-		cexec_bench_cxx_coro_resume_n(h, n);
-		double ns = (double)(now_ns() - t0) / (double)n;
-		if (best < 0 || ns < best)
-			best = ns;
-	}
-	cexec_bench_cxx_coro_destroy(h);
-	if (counter != (n / 10 + 1) + (long)repetitions * n) {
-		fprintf(stderr, "switch: C++ coroutine ran %ld times\n", counter);
-		exit(1);
-	}
-	return best;
-}
 #endif
 
 /* ---- fiber generator: next + yield ---- */
@@ -365,26 +362,47 @@ BENCH_OPAQUE static void stackless_resume_n(exec_coro *co, long n)
 		exec_coro_next(co, NULL);
 }
 
-static double stackless_resume(long n)
+/* Best of repetitions of n resumes each, the C++20 coroutine (when built)
+ * and the stackless one interleaved so that drift hits both alike. *cxx
+ * is -1 without the C++ baseline. */
+static void resumes(long n, double *cxx, double *sl)
 {
-	long counter = 0;
+	long warm = n / 10 + 1, sc = 0;
 	count_frame f;
 	exec_coro_init(&f.co, count_coro);
-	f.counter = &counter;
-	stackless_resume_n(&f.co, n / 10 + 1);
-	double best = -1;
+	f.counter = &sc;
+	stackless_resume_n(&f.co, warm);
+	*cxx = *sl = -1;
+#ifdef CEXEC_HAVE_CXX_CORO
+	long cc = 0;
+	void *h = cexec_bench_cxx_coro_create(&cc);
+	cexec_bench_cxx_coro_resume_n(h, warm);
+#endif
 	for (int r = 0; r < repetitions; r++) {
+#ifdef CEXEC_HAVE_CXX_CORO
 		exec_time t0 = now_ns();
+		cexec_bench_cxx_coro_resume_n(h, n);
+		double c = (double)(now_ns() - t0) / (double)n;
+		if (*cxx < 0 || c < *cxx)
+			*cxx = c;
+#endif
+		exec_time t1 = now_ns();
 		stackless_resume_n(&f.co, n);
-		double ns = (double)(now_ns() - t0) / (double)n;
-		if (best < 0 || ns < best)
-			best = ns;
+		double ns = (double)(now_ns() - t1) / (double)n;
+		if (*sl < 0 || ns < *sl)
+			*sl = ns;
 	}
-	if (counter != (n / 10 + 1) + (long)repetitions * n) {
-		fprintf(stderr, "switch: stackless coroutine ran %ld times\n", counter);
+#ifdef CEXEC_HAVE_CXX_CORO
+	cexec_bench_cxx_coro_destroy(h);
+	if (cc != warm + (long)repetitions * n) {
+		fprintf(stderr, "switch: C++ coroutine ran %ld times\n", cc);
 		exit(1);
 	}
-	return best;
+#endif
+	if (sc != warm + (long)repetitions * n) {
+		fprintf(stderr, "switch: stackless coroutine ran %ld times\n", sc);
+		exit(1);
+	}
 }
 
 /* A task suspended on a timer, laid out as docs and examples/ticker.c
@@ -488,7 +506,8 @@ static double fiber_await_hop(exec_scheduler *sched, long n)
 		int rc = exec_sync_wait(s, NULL);
 		exec_sender_free(s);
 		if (rc != 0) {
-			fprintf(stderr, "switch: fiber hop failed: %s\n", exec_strerror(rc));
+			fprintf(stderr, "switch: fiber hop failed: %s\n",
+				exec_strerror(rc));
 			exit(1);
 		}
 		double ns = (double)a.ns / (double)n;
@@ -544,7 +563,8 @@ static double baseline_rss(void)
  * munmap(p, bytes). NULL when out of memory. */
 static void *fresh_array(size_t bytes)
 {
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -626,8 +646,9 @@ static void cr_stopped(exec_receiver *r)
 
 static const exec_receiver_ops cr_ops = {cr_value, cr_error, cr_stopped, NULL};
 
-/* RSS per fiber suspended on a timer (its op state included), or -1. */
-static double rss_per_fiber(size_t n, const exec_fiber_options *o)
+/* RSS per fiber suspended on a timer (its op state included), or -1.
+ * *op: the op state's size (the rest is the stack pages it touched). */
+static double rss_per_fiber(size_t n, const exec_fiber_options *o, size_t *op)
 {
 	exec_run_loop loop;
 	if (exec_run_loop_init(&loop) != 0)
@@ -636,6 +657,7 @@ static double rss_per_fiber(size_t n, const exec_fiber_options *o)
 	exec_sender *s = exec_fiber_sender(sleeper, &c, o);
 	size_t al = exec_sender_op_align(s);
 	size_t sz = (exec_sender_op_size(s) + al - 1) & ~(al - 1);
+	*op = sz;
 	count_rcv r = {{&cr_ops}, 0, 0};
 	exec_stack_cache_trim();
 	double before = baseline_rss();
@@ -679,7 +701,8 @@ static double rss_per_stackless(size_t n, size_t *frame)
 	exec_run_loop loop;
 	if (exec_run_loop_init(&loop) != 0)
 		return -1;
-	stackless_delay = exec_schedule_after(exec_run_loop_scheduler(&loop), EXEC_NS_PER_MS);
+	stackless_delay =
+		exec_schedule_after(exec_run_loop_scheduler(&loop), EXEC_NS_PER_MS);
 	if (exec_sender_op_size(stackless_delay) > TIMER_OP_BYTES) {
 		exec_sender_free(stackless_delay);
 		exec_run_loop_destroy(&loop);
@@ -701,7 +724,8 @@ static double rss_per_stackless(size_t n, size_t *frame)
 	double after = rss_bytes();
 	size_t allocated = 0;
 	for (size_t i = 0; i < started; i++)
-		allocated += (size_t)exec_coro_await_allocated((exec_coro *)(frames + i * sz));
+		allocated +=
+			(size_t)exec_coro_await_allocated((exec_coro *)(frames + i * sz));
 	exec_run_loop_finish(&loop);
 	exec_run_loop_run(&loop);
 	exec_run_loop_destroy(&loop);
@@ -794,7 +818,8 @@ int main(int argc, char **argv)
 		if (boost > 0)
 			report("boost_context_jump_fcontext", boost, "ns", 0);
 		else
-			skipped("boost_context_jump_fcontext", "libboost_context.so not found");
+			skipped("boost_context_jump_fcontext",
+				"libboost_context.so not found");
 		report("fiber_switch", fiber, "ns", boost);
 	} else {
 		skipped("boost_context_jump_fcontext", "raw switches skipped under ASan");
@@ -804,19 +829,20 @@ int main(int argc, char **argv)
 	double unit = fiber > 0 ? fiber : 0;
 
 	report("fiber_generator_next_yield", gen_next(iterations), "ns", unit);
-	double cxx = 0;
+	double cxx, sl;
+	resumes(iterations, &cxx, &sl);
 #ifdef CEXEC_HAVE_CXX_CORO
-	cxx = cxx_resume(iterations);
 	report("cxx20_coroutine_resume", cxx, "ns", unit);
 #else
 	skipped("cxx20_coroutine_resume", "no g++ with -fcoroutines at build time");
 #endif
 	/* Ratio against the C++20 resume (target <= 1.5), else the fiber. */
-	double sl = stackless_resume(iterations);
 	if (cxx > 0)
-		report_note("stackless_resume", sl, "ns", cxx,
-			    sl <= 1.5 * cxx ? "same loop as the C++20 row; target <= 1.5x: met"
-					    : "same loop as the C++20 row; target <= 1.5x: MISSED");
+		report_note(
+			"stackless_resume", sl, "ns", cxx,
+			sl <= 1.5 * cxx
+				? "same loop as the C++20 row; target <= 1.5x: met"
+				: "same loop as the C++20 row; target <= 1.5x: MISSED");
 	else
 		report("stackless_resume", sl, "ns", unit);
 
@@ -831,7 +857,8 @@ int main(int argc, char **argv)
 		if (cross > 0)
 			report("thread_switch_futex_cross_cpu", cross, "ns", unit);
 		else
-			skipped("thread_switch_futex_cross_cpu", "thread creation failed");
+			skipped("thread_switch_futex_cross_cpu",
+				"thread creation failed");
 	} else {
 		skipped("thread_switch_futex_cross_cpu", "one CPU");
 	}
@@ -853,8 +880,8 @@ int main(int argc, char **argv)
 	exec_run_loop_destroy(&lt.loop);
 	exec_thread_pool *pool;
 	if (exec_thread_pool_create(&pool, 2) == 0) {
-		report("hop_thread_pool", hop(exec_thread_pool_scheduler(pool), hops), "ns",
-		       unit);
+		report("hop_thread_pool", hop(exec_thread_pool_scheduler(pool), hops),
+		       "ns", unit);
 		exec_thread_pool_destroy(pool);
 	} else {
 		skipped("hop_thread_pool", "pool creation failed");
@@ -862,7 +889,8 @@ int main(int argc, char **argv)
 	ring_thread rt;
 	int rc = exec_io_loop_create(&rt.loop, NULL);
 	if (rc == 0 && pthread_create(&rt.thread, NULL, ring_main, &rt) == 0) {
-		report("hop_io_loop", hop(exec_io_loop_scheduler(rt.loop), hops), "ns", unit);
+		report("hop_io_loop", hop(exec_io_loop_scheduler(rt.loop), hops), "ns",
+		       unit);
 		exec_io_loop_stop(rt.loop);
 		pthread_join(rt.thread, NULL);
 		exec_io_loop_destroy(rt.loop);
@@ -876,7 +904,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nthread_counts; i++) {
 		size_t n = thread_counts[i], made;
 		double d = rss_per_thread(n, 0, &made);
-		snprintf(name, sizeof name, "rss_per_blocked_thread_default_stack_%zu", n);
+		snprintf(name, sizeof name, "rss_per_blocked_thread_default_stack_%zu",
+			 n);
 		if (d >= 0)
 			report(name, d, "bytes", 0);
 		else
@@ -893,12 +922,18 @@ int main(int argc, char **argv)
 	if (tbase < 0)
 		tbase = 0;
 	for (int i = 0; i < ncounts; i++) {
-		size_t n = counts[i];
+		size_t n = counts[i], op = 0;
+		char note[128];
 		exec_fiber_options un = {16 * 1024, EXEC_STACK_UNGUARDED};
-		double u = rss_per_fiber(n, &un);
-		snprintf(name, sizeof name, "rss_per_suspended_fiber_16k_unguarded_%zu", n);
+		double u = rss_per_fiber(n, &un, &op);
+		snprintf(name, sizeof name, "rss_per_suspended_fiber_16k_unguarded_%zu",
+			 n);
+		snprintf(
+			note, sizeof note,
+			"op state %zu B; the rest: stack pages touched, stack bookkeeping; target <= 4608 B: %s",
+			op, u <= 4608.0 ? "met" : "MISSED");
 		if (u >= 0)
-			report(name, u, "bytes", tbase);
+			report_note(name, u, "bytes", tbase, note);
 		else
 			skipped(name, "stacks exhausted");
 		snprintf(name, sizeof name, "rss_per_suspended_fiber_64k_guarded_%zu", n);
@@ -907,9 +942,13 @@ int main(int argc, char **argv)
 			continue;
 		}
 		exec_fiber_options g = {0, 0};
-		double d = rss_per_fiber(n, &g);
+		double d = rss_per_fiber(n, &g, &op);
+		snprintf(
+			note, sizeof note,
+			"op state %zu B; the rest: stack pages touched, stack bookkeeping; target <= 4608 B: %s",
+			op, d <= 4608.0 ? "met" : "MISSED");
 		if (d >= 0)
-			report(name, d, "bytes", tbase);
+			report_note(name, d, "bytes", tbase, note);
 		else
 			skipped(name, "stacks exhausted");
 	}
@@ -918,10 +957,18 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof name, "rss_per_suspended_stackless_task_%zu", n);
 		double d = rss_per_stackless(n, &frame);
 		char note[192];
-		snprintf(note, sizeof note,
-			 "frame %zu B incl. the timer op state and its heap links; "
-			 "target <= 256 B: %s",
-			 frame, d <= 256.0 ? "met" : "MISSED (see the frame size)");
+		if (d <= 256.0)
+			snprintf(
+				note, sizeof note,
+				"frame %zu B: header, locals, timer op state with its heap links; "
+				"target <= 256 B: met",
+				frame);
+		else
+			snprintf(
+				note, sizeof note,
+				"frame %zu B: header, locals, timer op state with its heap links; "
+				"target <= 256 B: MISSED by %.1f B (%.1f B beyond the frame)",
+				frame, d - 256.0, d - (double)frame);
 		if (d >= 0)
 			report_note(name, d, "bytes", tbase, note);
 		else

@@ -193,6 +193,12 @@ int exec_coro_finish_(exec_coro *co, int status, const exec_value *v)
 	return EXEC_CORO_DONE_;
 }
 
+int exec_coro_finished_(exec_coro *co)
+{
+	(void)co;
+	return EXEC_CORO_DONE_;
+}
+
 const exec_value *exec_coro_value(const exec_coro *co)
 {
 	if (!co->nvalues || !co->opmem || !co->out)

@@ -225,24 +225,21 @@ void exec_coro_connect(exec_coro *co, exec_coro_fn fn, exec_receiver *r);
  * and pulls the next value. exec_coro_next returns 1 with *v set, 0 once
  * the function has ended (and on every later call). */
 void exec_coro_init(exec_coro *co, exec_coro_fn fn);
+/* Internal: the function of an ended generator (exec_coro_next puts it
+ * in place; it returns at once). */
+int exec_coro_finished_(exec_coro *co);
 static inline int exec_coro_next(exec_coro *co, exec_value *v)
 {
-	if (co->point == EXEC_CORO_FINISHED_)
-		return 0;
-	/* The yield stores straight into *v: no copy through a local, whose
-	 * 24-byte reload would wait on the yield's stores. */
-	if (v) {
-		co->opmem = v;
-		if (co->fn(co) == EXEC_CORO_YIELDED_)
-			return 1;
-	} else {
-		exec_value scratch;
-		co->opmem = &scratch;
-		int rc = co->fn(co);
-		co->opmem = NULL; /* no pointer to a dead local stays behind */
-		if (rc == EXEC_CORO_YIELDED_)
-			return 1;
-	}
+	/* The yield stores straight into *v (or a scratch slot): no copy
+	 * through a local, whose 24-byte reload would wait on the yield's
+	 * stores. opmem is read only inside this call. */
+	exec_value scratch;
+	co->opmem = v ? v : &scratch;
+	if (co->fn(co) == EXEC_CORO_YIELDED_)
+		return 1;
+	/* Ended: later calls run a function that returns at once, so the
+	 * resume path needs no "finished?" test of its own. */
+	co->fn = exec_coro_finished_;
 	co->point = EXEC_CORO_FINISHED_;
 	return 0;
 }

@@ -767,6 +767,48 @@ static void generator_range(void **state)
 	assert_int_equal(exec_coro_next(&g.co, &v), 0);
 }
 
+/* Counts its entries: an ended generator must not be entered again. */
+typedef struct counted_frame {
+	exec_coro co;
+	int entries, i;
+} counted_frame;
+
+static int counted_fn(exec_coro *co)
+{
+	counted_frame *f = (counted_frame *)co;
+	f->entries++;
+	EXEC_CORO_BEGIN(co);
+	for (f->i = 0; f->i < 3; f->i++)
+		EXEC_CORO_YIELD(co, exec_value_i64(f->i));
+	EXEC_CORO_END(co);
+}
+
+static void generator_next_without_value_and_after_end(void **state)
+{
+	counted_frame g;
+	exec_coro_init(&g.co, counted_fn);
+	g.entries = 0;
+	assert_int_equal(exec_coro_next(&g.co, NULL), 1); /* 0, dropped */
+	assert_int_equal(exec_coro_next(&g.co, NULL), 1); /* 1, dropped */
+	exec_value v = exec_value_i64(-1);
+	assert_int_equal(exec_coro_next(&g.co, &v), 1);
+	assert_int_equal(exec_value_as_i64(&v), 2);
+	v = exec_value_i64(-1);
+	assert_int_equal(exec_coro_next(&g.co, &v), 0);
+	assert_int_equal(exec_value_as_i64(&v), -1); /* untouched at the end */
+	assert_int_equal(g.entries, 4);
+	assert_int_equal(exec_coro_next(&g.co, &v), 0);
+	assert_int_equal(exec_coro_next(&g.co, NULL), 0);
+	assert_int_equal(g.entries, 4); /* not entered again */
+	assert_int_equal(exec_value_as_i64(&v), -1);
+
+	/* exec_coro_init makes the frame usable again. */
+	exec_coro_init(&g.co, counted_fn);
+	g.entries = 0;
+	assert_int_equal(exec_coro_next(&g.co, &v), 1);
+	assert_int_equal(exec_value_as_i64(&v), 0);
+}
+
 static void generator_abandoned_halfway(void **state)
 {
 	range_frame *g = malloc(sizeof *g);
@@ -837,6 +879,7 @@ int main(void)
 		cmocka_unit_test(million_suspended_tasks),
 		cmocka_unit_test(completion_races_suspension),
 		cmocka_unit_test(generator_range),
+		cmocka_unit_test(generator_next_without_value_and_after_end),
 		cmocka_unit_test(generator_abandoned_halfway),
 		cmocka_unit_test(generator_cannot_await_task_cannot_yield),
 	};
