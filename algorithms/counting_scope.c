@@ -52,6 +52,7 @@ int exec_counting_scope_init(exec_counting_scope *scope)
 		scope->returned[b] = 0;
 		scope->reuse[b] = NULL;
 	}
+	scope->slabs = NULL;
 	int rc = pthread_mutex_init(&scope->mu, NULL);
 	return rc ? -rc : 0;
 }
@@ -87,7 +88,7 @@ static void lock_taking(exec_counting_scope *scope)
 
 /* Drops the sender references held by every block kept for reuse (see
  * free_block). Only with the mutex held, so at most one runs at once;
- * spawners meanwhile find the reuse list empty and malloc. */
+ * spawners meanwhile find the reuse list empty and take a new slab. */
 static void recycle_all(exec_counting_scope *scope)
 {
 	for (int b = 0; b < EXEC_SCOPE_BINS; b++) {
@@ -151,14 +152,52 @@ static void block_put(exec_counting_scope *scope, int b, void *p, exec_sender *s
 	} while (!AO_compare_and_swap_release(&scope->returned[b], head, (AO_t)f));
 }
 
-static void free_list(free_block *f)
+/* Storage is malloc'd in slabs of about SLAB_BYTES, each cut into blocks
+ * of one size class: one malloc per many spawns, and the blocks stay
+ * with the scope until destroy, which frees the slabs. */
+#define SLAB_BYTES 65536u
+
+typedef struct slab {
+	struct slab *next;
+} slab;
+
+/* The header keeps the blocks aligned as malloc would (and on their own
+ * lines). */
+#define SLAB_HEADER 64u
+
+/* A new slab's first block; its other blocks go onto bin b's reuse list.
+ * NULL if malloc fails. */
+static free_block *slab_new(exec_counting_scope *scope, int b)
 {
-	while (f) {
-		free_block *next = f->next;
-		exec_sender_free(f->s);
-		free(f);
-		f = next;
+	size_t bs = (size_t)BIN_MIN * (size_t)(b + 1);
+	size_t n = (SLAB_BYTES - SLAB_HEADER) / bs;
+	slab *sl = malloc(SLAB_HEADER + n * bs);
+	if (!sl)
+		return NULL;
+	char *first = (char *)sl + SLAB_HEADER;
+	/* Blocks 1 .. n-1, linked in address order. */
+	for (size_t i = 1; i < n; i++) {
+		free_block *f = (free_block *)(first + i * bs);
+		f->s = NULL;
+		f->next = i + 1 < n ? (free_block *)(first + (i + 1) * bs) : NULL;
 	}
+	lock_taking(scope);
+	sl->next = scope->slabs;
+	scope->slabs = sl;
+	if (n > 1) {
+		((free_block *)(first + (n - 1) * bs))->next = scope->reuse[b];
+		scope->reuse[b] = (free_block *)(first + bs);
+	}
+	AO_CLEAR(&scope->taking);
+	free_block *f = (free_block *)first;
+	f->s = NULL;
+	return f;
+}
+
+static void release_list(free_block *f)
+{
+	for (; f; f = f->next)
+		exec_sender_free(f->s);
 }
 
 void exec_counting_scope_destroy(exec_counting_scope *scope)
@@ -166,10 +205,16 @@ void exec_counting_scope_destroy(exec_counting_scope *scope)
 	if (!scope)
 		return;
 	for (int b = 0; b < EXEC_SCOPE_BINS; b++) {
-		free_list(scope->reuse[b]);
+		release_list(scope->reuse[b]);
 		scope->reuse[b] = NULL;
-		free_list(returned_take_all(scope, b));
+		release_list(returned_take_all(scope, b));
 	}
+	for (slab *sl = scope->slabs; sl;) {
+		slab *next = sl->next;
+		free(sl);
+		sl = next;
+	}
+	scope->slabs = NULL;
 	pthread_mutex_destroy(&scope->mu);
 }
 
@@ -301,7 +346,7 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		return -ESHUTDOWN;
 	}
 	if (!o)
-		o = bin >= 0 ? malloc((size_t)BIN_MIN * (size_t)(bin + 1)) : exec_env_alloc(env, size, align);
+		o = bin >= 0 ? (spawn_op *)slab_new(scope, bin) : exec_env_alloc(env, size, align);
 	if (!o) {
 		exec_sender_free(s);
 		scope_release(scope);

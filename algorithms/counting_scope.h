@@ -59,6 +59,7 @@ typedef struct exec_counting_scope {
 	AO_t closed;  /* spawn refused once set */
 	AO_t spawned; /* total accepted, for statistics */
 	void *reuse[EXEC_SCOPE_BINS];
+	void *slabs; /* the storage, freed by destroy */
 	char pad2[64];
 } exec_counting_scope;
 
@@ -70,16 +71,22 @@ int exec_counting_scope_init(exec_counting_scope *scope);
  * operation storage the scope kept for reuse. */
 void exec_counting_scope_destroy(exec_counting_scope *scope);
 
-/* Connects s into storage allocated with env's allocator (env NULL or
- * env->allocator NULL: malloc) and starts it; the operation's environment
- * has the scope's stop token, env's scheduler and env's allocator. The
- * result of s is dropped (spawn s | upon_error to handle errors). s is
- * freed when the operation completes, on the thread where it completes;
- * the scope counts it until then. Storage from env's allocator is freed
- * then too; storage from malloc (no allocator, alignment <= max_align_t,
- * at most 1 KiB) goes back to the scope, which reuses it for later spawns
- * and frees it in exec_counting_scope_destroy: a spawn then costs no
- * malloc, and the scope holds at most as much as was in flight at once.
+/* Connects s into storage and starts it; the operation's environment has
+ * the scope's stop token, env's scheduler and env's allocator. The result
+ * of s is dropped (spawn s | upon_error to handle errors). The scope
+ * counts the operation until it completes.
+ * Storage: with env's allocator, allocated there and freed on the thread
+ * where the operation completes. Without one (env NULL or no allocator;
+ * op alignment <= max_align_t, at most 1 KiB), from slabs of 64 KiB that
+ * the scope mallocs, reuses for later spawns and frees in
+ * exec_counting_scope_destroy: most spawns cost no malloc, and the scope
+ * holds about as much as was in flight at once (rounded up to slabs).
+ * s: the scope's reference is dropped when the operation completes (with
+ * env's allocator), or later, by a spawning thread that reuses the
+ * storage or by a join (with recycled storage): in every case before any
+ * join that starts after the completion completes, and at the latest in
+ * exec_counting_scope_destroy. A spawned sender's destroy must therefore
+ * not depend on running on the completing thread.
  * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument), a
  * failed build's error (-EINVAL, -ENOMEM: s is an invalid sender),
  * -ESHUTDOWN after exec_scope_close, -ENOMEM, or s's connect error. */
