@@ -65,25 +65,13 @@ static void child_stopped(exec_receiver *r)
 static const exec_receiver_ops child_ops = {child_value, child_error, child_stopped,
 					    exec_fanout_env};
 
-/* Every child has arrived and the stop forwarding is gone. Copies what the
- * receiver needs first: it may free the operation as soon as it is called. */
-static void finish(exec_fanout_op *o)
+/* finish's general case: values in the slots, or sparse ones to gather.
+ * Apart from finish so that the usual case needs no stack frame. */
+static __attribute__((noinline)) void finish_values(exec_fanout_op *o)
 {
 	exec_receiver *out = o->out;
-	AO_t state = o->state;
-	if (state == FAILED) {
-		exec_set_error(out, o->error);
-		return;
-	}
-	if (state == STOPPED) {
-		exec_set_stopped(out);
-		return;
-	}
 	const exec_fanout_sender *s = o->s;
 	exec_value *slots = exec_fanout_slots(o);
-	/* Where the values are: start's stack buffer when every child
-	 * completed inline (finish then runs inside start, and the buffer is
-	 * already off the operation state), otherwise the slots. */
 	exec_value *src = o->direct;
 	exec_value stack[EXEC_FANOUT_STACK_VALUES];
 	/* Small results from the slots are gathered onto the stack; large
@@ -92,8 +80,8 @@ static void finish(exec_fanout_op *o)
 	 * unread values; the same holds for the stack buffer). */
 	exec_value *dst = src != slots || s->nslots > EXEC_FANOUT_STACK_VALUES ? src : stack;
 	if (!AO_load(&o->sparse)) {
-		/* Every child sent as many values as it may (the usual case):
-		 * the values are already contiguous in child order. */
+		/* Every child sent as many values as it may: the values are
+		 * already contiguous in child order. */
 		size_t total = s->nslots;
 		if (dst != src)
 			store(dst, src, total);
@@ -108,6 +96,31 @@ static void finish(exec_fanout_op *o)
 			dst[total++] = *from++;
 	}
 	exec_set_value(out, dst, total);
+}
+
+/* Every child has arrived and the stop forwarding is gone. Copies what the
+ * receiver needs first: it may free the operation as soon as it is called. */
+static void finish(exec_fanout_op *o)
+{
+	exec_receiver *out = o->out;
+	AO_t state = o->state;
+	if (state == FAILED) {
+		exec_set_error(out, o->error);
+		return;
+	}
+	if (state == STOPPED) {
+		exec_set_stopped(out);
+		return;
+	}
+	/* The usual case: every child completed inside start and sent as many
+	 * values as it may, so they lie contiguous, in child order, in start's
+	 * stack buffer (o->direct; finish runs inside start then), already off
+	 * the operation state. */
+	if (o->direct != exec_fanout_slots(o) && !AO_load(&o->sparse)) {
+		exec_set_value(out, o->direct, o->s->nslots);
+		return;
+	}
+	finish_values(o);
 }
 
 static int when_all_connect(const exec_sender *s, exec_op *op, exec_receiver *r)

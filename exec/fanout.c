@@ -223,8 +223,8 @@ static inline __attribute__((always_inline)) void run(exec_fanout_op *o, exec_va
 	 * reads it. */
 	AO_store(&o->remaining, fs->n + 1);
 	/* A stop that arrives during registration runs forward_stop here and
-	 * reaches the children through the internal source. */
-	o->outer_cb.source = NULL;
+	 * reaches the children through the internal source. (connect left
+	 * outer_cb.source NULL, which finish_all reads when not registered.) */
 	if (exec_stop_token_possible(outer))
 		exec_stop_callback_register(&o->outer_cb, outer, forward_stop);
 
