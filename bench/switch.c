@@ -31,15 +31,18 @@
  *     and frames sit in a fresh mapping.
  * Thread ping-pong runs stop after 100 ms each (3 runs at most), however
  * slow the machine.
- * Times are the best of --repetitions runs. Ratios: fiber switch / Boost
- * (target <= 1.0); the other times / the fiber switch of the same run;
- * memory / a blocked thread with default stacks at the same count.
+ * Times are the best of --repetitions runs (resumes: 4 x that many).
+ * Ratios: fiber switch / Boost (target <= 1.0); stackless resume / the
+ * C++20 resume (target <= 1.5); the other times / the fiber switch of the
+ * same run; memory / a blocked thread with default stacks at the same
+ * count. Rows with a target say in a note whether it was met.
  *
  * Usage: switch [--iterations N] [--repetitions R] [--counts a,b,...]
  *               [--thread-counts a,b,...] [--stackless-counts a,b,...] [--json]
- * --json prints one object per line:
+ * --json prints one object per line and nothing else on stdout:
  *   {"name": ..., "value": ..., "unit": ..., "ratio": ..., "baseline": ...}
- * (rows that cannot run here have null values and a "skipped" reason). */
+ * plus "note" where the text line has one (rows that cannot run here have
+ * null values and a "skipped" reason). */
 /* CEXEC_TEST_ARGS: --iterations 2000 --repetitions 2 --counts 200 --thread-counts 50 --stackless-counts 200 */
 #include <dlfcn.h>
 #include <errno.h>
