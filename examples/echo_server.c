@@ -82,7 +82,8 @@ static struct {
 	int provided;
 	unsigned buf_size;
 	unsigned nbufs;
-} g_cfg = {0, 1, 10000, 1, 2048, 4096};
+	int multishot; /* --recv multishot: one exec_io_recv_multishot per connection */
+} g_cfg = {0, 1, 10000, 1, 2048, 4096, 1};
 
 static struct {
 	AO_t open;     /* connections being served now */
@@ -122,6 +123,7 @@ typedef struct server_loop {
 	echo_conn_op *nobuf, *nobuf_tail; /* FIFO: found the ring empty */
 	size_t child_cap;       /* storage for a connection's child operation */
 	size_t child_align;
+	void *send_free;        /* --recv multishot: send op blocks not in use */
 	AO_t inflight_sample;   /* exec_io_loop_inflight, read by a task */
 	AO_t sampled;           /* samples taken so far */
 	exec_task sample_task;
@@ -169,6 +171,15 @@ struct echo_conn_op {
 	void *child_op; /* inside this op: see echo_conn_child_offset */
 	echo_conn_op *next_nobuf;
 	exec_task step; /* starts the next child through the trampoline */
+	/* --recv multishot: the recv runs for the whole connection (in mr_op,
+	 * completing into mrecv) and hands its pieces to conn_piece; they
+	 * wait in q (a FIFO, qin until it outgrows it) for their send. */
+	void *mr_op;
+	exec_receiver mrecv;
+	struct piece { void *ptr; size_t len; } *q, qin[2];
+	unsigned qhead, qn, qcap;
+	bool mr_done, sending, ms_stopped;
+	int ms_err;
 };
 
 /* The child operation state (a receive or a send_all, one at a time) is
@@ -178,11 +189,44 @@ static size_t echo_conn_child_offset(const server_loop *sl)
 	return (sizeof(echo_conn_op) + sl->child_align - 1) & ~(sl->child_align - 1);
 }
 
+/* Whether connections use --recv multishot (needs the ring). */
+static bool echo_conn_multishot(const server_loop *sl)
+{
+	return sl->ring && g_cfg.multishot;
+}
+
+/* --recv multishot: the recv runs for the whole connection in the op's
+ * child storage; a send runs beside it only while there is something to
+ * echo, in a block from the loop's free list (allocated when the list is
+ * empty), so an idle connection holds one child operation, not two. */
+static void *send_block_get(server_loop *sl)
+{
+	void *b = sl->send_free;
+	if (b) {
+		memcpy(&sl->send_free, b, sizeof(void *));
+		return b;
+	}
+	return aligned_alloc(16, sl->child_cap);
+}
+
+static void send_block_put(server_loop *sl, void *b)
+{
+	memcpy(b, &sl->send_free, sizeof(void *));
+	sl->send_free = b;
+}
+
 static void conn_recycle(server_loop *sl, void *buf);
 static void conn_wake_waiter(server_loop *sl);
+static void ms_sent(echo_conn_op *c, int err, bool stopped);
 
 static void conn_finish(echo_conn_op *c, int kind, int err)
 {
+	/* --recv multishot: pieces not sent go back to the ring. */
+	for (; c->qn; c->qn--, c->qhead = (c->qhead + 1) % c->qcap)
+		exec_io_buf_ring_recycle(c->sl->ring, c->q[c->qhead].ptr);
+	if (c->q != c->qin)
+		free(c->q);
+	c->q = NULL;
 	exec_sender_free(c->recv_s);
 	exec_sender_free(c->send_s);
 	free(c->own);
@@ -223,7 +267,10 @@ static void conn_step(exec_task *t, int status)
 	    exec_sender_op_align(s) <= c->sl->child_align)
 		rc = exec_connect(s, c->child_op, &c->child);
 	if (rc < 0) {
-		conn_finish(c, EXEC_RESULT_ERROR, rc);
+		if (c->mr_op) /* the recv still runs: end like a failed send */
+			ms_sent(c, rc, false);
+		else
+			conn_finish(c, EXEC_RESULT_ERROR, rc);
 		return;
 	}
 	exec_start((exec_op *)c->child_op);
@@ -258,9 +305,163 @@ static void conn_recycle(server_loop *sl, void *buf)
 	conn_wake_waiter(sl);
 }
 
+/* ---- --recv multishot --------------------------------------------------- */
+
+/* Both children done (the recv completed, no send in flight): the
+ * connection completes - an error first, then stopped, else the value. */
+static void ms_maybe_finish(echo_conn_op *c)
+{
+	if (!c->mr_done || c->sending)
+		return;
+	conn_finish(c, c->ms_err ? EXEC_RESULT_ERROR
+				 : c->ms_stopped ? EXEC_RESULT_STOPPED : EXEC_RESULT_VALUE,
+		    c->ms_err);
+}
+
+/* Sends the oldest piece waiting. */
+static void ms_send_head(echo_conn_op *c)
+{
+	struct piece *p = &c->q[c->qhead];
+	c->send_s = exec_io_send_all(c->sl->loop, c->fd, p->ptr, p->len, 0);
+	c->sending = true;
+	int err = exec_sender_build_error(c->send_s);
+	if (!err) {
+		c->child_op = send_block_get(c->sl);
+		if (!c->child_op)
+			err = -ENOMEM;
+	}
+	if (err) {
+		exec_sender_free(c->send_s);
+		c->send_s = NULL;
+		ms_sent(c, err, false);
+		return;
+	}
+	conn_next(c, CONN_SEND);
+}
+
+/* The send of the head piece ended (err < 0: failed; stopped). After a
+ * failure the recv is ended by shutting the socket down: it completes
+ * with the end of stream, and the connection with the send's error. */
+static void ms_sent(echo_conn_op *c, int err, bool stopped)
+{
+	/* The send op has completed: its block can go back. */
+	if (c->child_op)
+		send_block_put(c->sl, c->child_op);
+	c->child_op = NULL;
+	exec_sender_free(c->send_s);
+	c->send_s = NULL;
+	c->sending = false;
+	exec_io_buf_ring_recycle(c->sl->ring, c->q[c->qhead].ptr);
+	c->qhead = (c->qhead + 1) % c->qcap;
+	c->qn--;
+	if (err && !c->ms_err) {
+		c->ms_err = err;
+		if (!c->mr_done)
+			shutdown(c->fd, SHUT_RDWR);
+	}
+	c->ms_stopped |= stopped;
+	if (c->qn && !c->ms_err && !c->ms_stopped) {
+		ms_send_head(c);
+		return;
+	}
+	ms_maybe_finish(c);
+}
+
+/* exec_io_recv_multishot's callback: a piece received (loop thread). */
+static void conn_piece(void *ctx, void *buf, size_t len)
+{
+	echo_conn_op *c = ctx;
+	if (c->ms_err || c->ms_stopped) { /* no more sends: drop it */
+		exec_io_buf_ring_recycle(c->sl->ring, buf);
+		return;
+	}
+	if (c->qn == c->qcap) {
+		/* More pieces than the inline FIFO holds (the peer sends
+		 * faster than it reads): a larger one, in order. */
+		unsigned cap = c->qcap * 2;
+		struct piece *q = malloc(cap * sizeof *q);
+		if (!q) {
+			exec_io_buf_ring_recycle(c->sl->ring, buf);
+			c->ms_err = -ENOMEM;
+			shutdown(c->fd, SHUT_RDWR);
+			return;
+		}
+		for (unsigned i = 0; i < c->qn; i++)
+			q[i] = c->q[(c->qhead + i) % c->qcap];
+		if (c->q != c->qin)
+			free(c->q);
+		c->q = q;
+		c->qhead = 0;
+		c->qcap = cap;
+	}
+	c->q[(c->qhead + c->qn) % c->qcap] = (struct piece){buf, len};
+	c->qn++;
+	if (!c->sending)
+		ms_send_head(c);
+}
+
+static void mrecv_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	(void)v;
+	(void)n;
+	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, mrecv);
+	c->mr_done = true; /* the peer closed: what is queued still goes */
+	ms_maybe_finish(c);
+}
+
+static void mrecv_error(exec_receiver *r, int err)
+{
+	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, mrecv);
+	c->mr_done = true;
+	if (!c->ms_err)
+		c->ms_err = err;
+	ms_maybe_finish(c);
+}
+
+static void mrecv_stopped(exec_receiver *r)
+{
+	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, mrecv);
+	c->mr_done = true;
+	c->ms_stopped = true;
+	ms_maybe_finish(c);
+}
+
+static const exec_env *mrecv_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, echo_conn_op, mrecv)->sl->env;
+}
+
+static const exec_receiver_ops mrecv_ops = {mrecv_value, mrecv_error, mrecv_stopped,
+					    mrecv_env};
+
+static void ms_start(echo_conn_op *c)
+{
+	server_loop *sl = c->sl;
+	c->mr_op = c->child_op; /* the send takes a block when it runs */
+	c->child_op = NULL;
+	c->mrecv.ops = &mrecv_ops;
+	c->q = c->qin;
+	c->qcap = 2;
+	c->recv_s = exec_io_recv_multishot(sl->loop, c->fd, sl->ring, 0, conn_piece, c);
+	int err = exec_sender_build_error(c->recv_s);
+	if (!err)
+		err = exec_connect(c->recv_s, c->mr_op, &c->mrecv);
+	if (err) {
+		c->mr_op = NULL;
+		conn_finish(c, EXEC_RESULT_ERROR, err);
+		return;
+	}
+	exec_start((exec_op *)c->mr_op);
+}
+
 static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 {
 	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, child);
+	if (c->state == CONN_SEND && c->mr_op) {
+		c->echoed += (uint64_t)exec_value_as_i64(&v[0]);
+		ms_sent(c, 0, false);
+		return;
+	}
 	if (c->state == CONN_SEND) {
 		/* send_all moved every byte. */
 		c->echoed += (uint64_t)exec_value_as_i64(&v[0]);
@@ -301,6 +502,10 @@ static void child_value(exec_receiver *r, const exec_value *v, size_t n)
 static void child_error(exec_receiver *r, int err)
 {
 	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, child);
+	if (c->mr_op) {
+		ms_sent(c, err, false);
+		return;
+	}
 	if (err == -ENOBUFS && c->state == CONN_RECV && !c->sl->stopping) {
 		/* Every ring buffer is in use: wait until one comes back. */
 		server_loop *sl = c->sl;
@@ -317,7 +522,12 @@ static void child_error(exec_receiver *r, int err)
 
 static void child_stopped(exec_receiver *r)
 {
-	conn_finish(EXEC_CONTAINER_OF(r, echo_conn_op, child), EXEC_RESULT_STOPPED, 0);
+	echo_conn_op *c = EXEC_CONTAINER_OF(r, echo_conn_op, child);
+	if (c->mr_op) {
+		ms_sent(c, 0, true);
+		return;
+	}
+	conn_finish(c, EXEC_RESULT_STOPPED, 0);
 }
 
 static const exec_env *child_env(exec_receiver *r)
@@ -334,6 +544,10 @@ static void conn_start(exec_op *op)
 	server_loop *sl = c->sl;
 	if (exec_stop_token_requested(exec_get_stop_token(c->out))) {
 		conn_finish(c, EXEC_RESULT_STOPPED, 0);
+		return;
+	}
+	if (echo_conn_multishot(sl)) {
+		ms_start(c);
 		return;
 	}
 	if (sl->ring) {
@@ -578,6 +792,10 @@ static void loop_maybe_drained(server_loop *sl)
 	if (sl->ring)
 		exec_io_buf_ring_destroy(sl->ring);
 	sl->ring = NULL;
+	while (sl->send_free) {
+		void *b = send_block_get(sl);
+		free(b);
+	}
 	close(sl->lfd);
 	AO_fetch_and_add1_release(&g_stats.drained);
 }
@@ -627,14 +845,16 @@ static void loop_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	}
 	/* Every connection's op embeds room for its largest child: measured
 	 * once on probe senders (the sizes do not depend on fd or buffer). */
-	exec_sender *probe[2] = {
+	exec_sender *probe[3] = {
 		sl->ring ? exec_io_recv_provided(loop, sl->lfd, sl->ring, 0)
 			 : exec_io_recv(loop, sl->lfd, sl, 1, 0),
 		exec_io_send_all(loop, sl->lfd, sl, 1, 0),
+		sl->ring ? exec_io_recv_multishot(loop, sl->lfd, sl->ring, 0, conn_piece, NULL)
+			 : exec_io_recv(loop, sl->lfd, sl, 1, 0),
 	};
 	sl->child_cap = 0;
 	sl->child_align = _Alignof(max_align_t);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (exec_sender_build_error(probe[i]))
 			die("build a probe sender", exec_sender_build_error(probe[i]));
 		if (exec_sender_op_size(probe[i]) > sl->child_cap)
@@ -645,11 +865,15 @@ static void loop_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	}
 	if (sl->child_align > 16) /* conn_holder's op is 16-aligned */
 		die("child operation alignment", EINVAL);
+	/* A multiple of 16 for aligned_alloc (send_block_get). */
+	sl->child_cap = (sl->child_cap + 15) & ~(size_t)15;
 	if (index == 0) {
 		const exec_io_features *f = exec_io_loop_features(loop);
-		printf("echo_server: backend=%s buffers=%s multishot_accept=%d defer_taskrun=%d\n",
+		printf("echo_server: backend=%s buffers=%s recv=%s multishot_accept=%d "
+		       "multishot_recv=%d defer_taskrun=%d\n",
 		       exec_io_loop_backend_name(loop), sl->ring ? "provided" : "per-connection",
-		       f->multishot_accept, f->defer_taskrun);
+		       echo_conn_multishot(sl) ? "multishot" : "single",
+		       f->multishot_accept, f->multishot_recv, f->defer_taskrun);
 		fflush(stdout);
 	}
 	sl->accept_rcv.base.ops = &accept_rcv_ops;
@@ -1376,7 +1600,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: echo_server [--port P] [--threads N] [--max-conns M]\n"
 		   "                   [--buffers provided|conn] [--max-seconds S]\n"
 		   "                   [--self-test [--self-test-conns C] [--self-test-msgs K]]\n"
-		   "                   [--soak-conns N [--soak-waves W]] [--ring-buffers B]\n");
+		   "                   [--soak-conns N [--soak-waves W]] [--ring-buffers B]\n"
+		   "                   [--recv multishot|single]\n");
 }
 
 int main(int argc, char **argv)
@@ -1397,6 +1622,7 @@ int main(int argc, char **argv)
 		{"soak-conns", required_argument, 0, 'S'},
 		{"soak-waves", required_argument, 0, 'W'},
 		{"ring-buffers", required_argument, 0, 'R'},
+		{"recv", required_argument, 0, 'r'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -1423,6 +1649,16 @@ int main(int argc, char **argv)
 		case 'S': soak_conns = atoi(optarg); break;
 		case 'W': soak_waves = atoi(optarg); break;
 		case 'R': g_cfg.nbufs = (unsigned)atoi(optarg); break;
+		case 'r':
+			if (strcmp(optarg, "multishot") == 0)
+				g_cfg.multishot = 1;
+			else if (strcmp(optarg, "single") == 0)
+				g_cfg.multishot = 0;
+			else {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -12,10 +12,15 @@
 # CPU 1: N connections, one warm-up echo each, idle RSS reading, then
 # --size-byte ping-pong for --duration seconds. Prints round trips/s, p50 and
 # p99 latency, server CPU microseconds per round trip and server RSS growth
-# per idle connection, per run and as medians with the ratio cexec / raw.
+# per idle connection, per run and as medians with the ratio cexec / raw
+# (of the medians) and the paired ratio: the median of each round's
+# cexec / raw, the two measured back to back - the load of the shared
+# machine drifts between rounds more than within a pair.
 # --json prints one object per line, {"name","value","unit","ratio",
 # "baseline"} (ratio = value / the raw entry's value; baseline names it, null
-# for raw entries); human-readable text then goes to stderr.
+# for raw entries), plus echo_c<N>_<metric>_paired_cexec (unit "ratio",
+# value = ratio = the median paired ratio); human-readable text then goes
+# to stderr.
 # --quick: N = 10 and 100, 1 s, one round (the CTest smoke test).
 #
 # Targets (issue 4): rt/s >= 0.95x raw, CPU/rt <= 1.05x raw at every N;
@@ -174,6 +179,17 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "null" }'; }
+# paired "raw values" "cexec values" (one per round, same order): the median
+# of the per-round ratios cexec / raw.
+paired() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, r, " "); split(b, c, " "); k = 0
+    for (i = 1; i <= n; i++) if (r[i] > 0) v[++k] = c[i] / r[i]
+    if (k == 0) { print "null"; exit }
+    for (i = 2; i <= k; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+    printf "%.3f", v[int((k + 1) / 2)]
+  }'
+}
 unit() {
   case "$1" in
     rt_per_s) echo "rt/s" ;; p50_us|p99_us|cpu_us_per_rt) echo "us" ;;
@@ -183,9 +199,10 @@ unit() {
 
 if [ $JSON -eq 0 ]; then
   echo ""
-  echo "medians of $ROUNDS round(s); ratio = cexec / raw (targets: rt/s >= 0.95," \
-       "CPU/rt <= 1.05; RSS per idle connection <= 1024 B)"
-  printf '%-6s %-20s %12s %12s %8s\n' conns metric raw cexec ratio
+  echo "medians of $ROUNDS round(s); ratio = cexec / raw of the medians, paired = median" \
+       "of each round's cexec / raw (targets: rt/s >= 0.95, CPU/rt <= 1.05; RSS per idle" \
+       "connection <= 1024 B)"
+  printf '%-6s %-20s %12s %12s %8s %8s\n' conns metric raw cexec ratio paired
 fi
 for n in $CONNS; do
   for f in $FIELDS; do
@@ -193,8 +210,9 @@ for n in $CONNS; do
     if [ -n "$SERVER" ]; then
       cx=$(echo "${V[cexec,$n,$f]}" | median)
       rt=$(ratio "$cx" "$raw")
+      pr=$(paired "${V[raw,$n,$f]}" "${V[cexec,$n,$f]}")
     else
-      cx="-" rt="-"
+      cx="-" rt="-" pr="-"
     fi
     if [ $JSON -eq 1 ]; then
       u=$(unit "$f")
@@ -203,9 +221,11 @@ for n in $CONNS; do
       if [ -n "$SERVER" ]; then
         printf '{"name":"echo_c%s_%s_cexec","value":%s,"unit":"%s","ratio":%s,"baseline":"echo_c%s_%s_raw"}\n' \
           "$n" "$f" "$cx" "$u" "$rt" "$n" "$f"
+        printf '{"name":"echo_c%s_%s_paired_cexec","value":%s,"unit":"ratio","ratio":%s,"baseline":"echo_c%s_%s_raw"}\n' \
+          "$n" "$f" "$pr" "$pr" "$n" "$f"
       fi
     else
-      printf '%-6s %-20s %12s %12s %8s\n' "$n" "$f" "$raw" "$cx" "$rt"
+      printf '%-6s %-20s %12s %12s %8s %8s\n' "$n" "$f" "$raw" "$cx" "$rt" "$pr"
     fi
   done
 done
