@@ -4,13 +4,14 @@
 #include <sched.h>
 #include <stdlib.h>
 
+/* 48 bytes: with a then(schedule) operation (208 bytes) the block is 256
+ * bytes, four lines. The storage's size and size class are not kept: they
+ * follow from s (immutable) and env's allocator (see layout). */
 typedef struct spawn_op {
 	exec_receiver self;
 	exec_env env;
 	exec_counting_scope *scope;
 	exec_sender *s;
-	size_t size;
-	int bin; /* size class of recycled storage, or -1: env's allocator */
 } spawn_op;
 
 /* A block handed back to the scope. A completing operation hands its
@@ -66,6 +67,28 @@ static int bin_of(size_t size)
 	if (size > (size_t)BIN_MIN * EXEC_SCOPE_BINS)
 		return -1;
 	return size ? (int)((size - 1) / BIN_MIN) : 0;
+}
+
+/* Where s's operation sits in its storage (*off), the storage's size, and
+ * its size class (-1: env's allocator or plain malloc). The same at spawn
+ * and at completion. */
+static int layout(const exec_sender *s, const exec_allocator *allocator, size_t *off,
+		  size_t *size)
+{
+	size_t align = exec_sender_op_align(s);
+	if (align < _Alignof(spawn_op))
+		align = _Alignof(spawn_op);
+	*off = (sizeof(spawn_op) + align - 1) & ~(align - 1);
+	*size = *off + exec_sender_op_size(s);
+	if (allocator || align > _Alignof(max_align_t))
+		return -1;
+	return bin_of(*size);
+}
+
+static size_t layout_align(const exec_sender *s)
+{
+	size_t align = exec_sender_op_align(s);
+	return align < _Alignof(spawn_op) ? _Alignof(spawn_op) : align;
 }
 
 /* Takes the whole list of blocks returned to bin b (no ABA: nobody reads a
@@ -256,13 +279,14 @@ static void spawn_done(exec_receiver *r)
 	exec_counting_scope *scope = o->scope;
 	exec_sender *s = o->s;
 	exec_env env = o->env;
-	int bin = o->bin;
+	size_t off, size;
+	int bin = layout(s, env.allocator, &off, &size);
 	/* Back to the scope before the count drops: once it is zero the
 	 * scope may be destroyed, and destroy frees what was returned. */
 	if (bin >= 0) {
 		block_put(scope, bin, o, s);
 	} else {
-		exec_env_free(&env, o, o->size);
+		exec_env_free(&env, o, size);
 		exec_sender_free(s);
 	}
 	scope_release(scope);
@@ -303,14 +327,8 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	}
 	if (!env)
 		env = &exec_env_empty;
-	size_t align = exec_sender_op_align(s);
-	if (align < _Alignof(spawn_op))
-		align = _Alignof(spawn_op);
-	size_t off = (sizeof(spawn_op) + align - 1) & ~(align - 1);
-	size_t size = off + exec_sender_op_size(s);
-	int bin = -1;
-	if (!env->allocator && align <= _Alignof(max_align_t))
-		bin = bin_of(size);
+	size_t off, size;
+	int bin = layout(s, env->allocator, &off, &size);
 	/* Count first, then look at closed: a spawn that passes the check is
 	 * counted before any join that follows the close can see zero. A
 	 * credit is such a count (a join takes back only unused ones). */
@@ -346,7 +364,8 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		return -ESHUTDOWN;
 	}
 	if (!o)
-		o = bin >= 0 ? (spawn_op *)slab_new(scope, bin) : exec_env_alloc(env, size, align);
+		o = bin >= 0 ? (spawn_op *)slab_new(scope, bin)
+			     : exec_env_alloc(env, size, layout_align(s));
 	if (!o) {
 		exec_sender_free(s);
 		scope_release(scope);
@@ -358,8 +377,6 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	o->env.allocator = env->allocator;
 	o->scope = scope;
 	o->s = s;
-	o->size = size;
-	o->bin = bin;
 	exec_op *op = (exec_op *)((char *)o + off);
 	int rc = s->ops->connect(s, op, &o->self);
 	if (rc < 0) {
