@@ -142,6 +142,20 @@ static void recycle_all(exec_counting_scope *scope)
 	}
 }
 
+/* Asks for the line at p in a state that allows writing. x86's
+ * prefetchw (a no-op on the CPUs that predate it; GCC's
+ * __builtin_prefetch(p, 1) emits a read prefetch unless compiled for a
+ * CPU with it): a read prefetch of a line another core last wrote still
+ * leaves the write waiting for the other copy's invalidation. */
+static inline void prefetch_write(const void *p)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1);
+#endif
+}
+
 /* A block of bin b for a new spawn (possibly holding a sender reference
  * that the caller drops after releasing `taking`), or NULL. The caller
  * holds `taking`. */
@@ -158,7 +172,7 @@ static free_block *block_get(exec_counting_scope *scope, int b)
 		/* The next spawn's block: start moving its lines here now, for
 		 * writing (it was last written by a completing thread). */
 		for (size_t i = 0; i < (size_t)BIN_MIN * (size_t)(b + 1); i += 64)
-			__builtin_prefetch((char *)next + i, 1);
+			prefetch_write((char *)next + i);
 	}
 	return f;
 }
