@@ -4,7 +4,9 @@
  * peer closing completes with value 0, a reset with the error; a stop
  * while waiting completes stopped and takes no buffer; a ring that runs
  * dry (ENOBUFS) waits, out of the kernel, and resumes after a recycle
- * with nothing lost; a loop whose multishot_recv feature is cleared (the
+ * with nothing lost, also with two connections waiting on one ring; a
+ * stop requested from the callback ends it with no piece lost or doubled;
+ * a loop whose multishot_recv feature is cleared (the
  * fallback: single provided recvs re-armed) does the same. Both backends
  * (epoll emulates it). */
 #include "io_test_util.h"
@@ -331,6 +333,134 @@ static void ring_exhaustion_then_recycle(void **state)
 	exec_io_loop_destroy(loop);
 }
 
+/* Two connections on one ring of 2 buffers, the callbacks keep them: both
+ * run dry and wait; every recycle re-arms the waiters, and in the end
+ * each connection got all its bytes, in order. */
+static void two_waiters_share_a_ring(void **state)
+{
+	(void)state;
+	exec_io_loop *loop = test_loop_new();
+	exec_io_buf_ring *ring;
+	assert_int_equal(exec_io_buf_ring_create(loop, 2, BUF, 5, &ring), 0);
+	enum { LEN = 600 };
+	unsigned char msg[LEN];
+	fill(msg, LEN);
+	static sink k[2];
+	int srv[2], cli[2];
+	exec_sender *s[2];
+	exec_test_receiver t[2];
+	for (int i = 0; i < 2; i++) {
+		memset(&k[i], 0, sizeof k[i]);
+		k[i].loop = loop;
+		k[i].ring = ring;
+		k[i].keep = true;
+		test_tcp_pair(&srv[i], &cli[i]);
+		write_full(cli[i], msg, LEN);
+		s[i] = exec_io_recv_multishot(loop, srv[i], ring, 0, on_piece, &k[i]);
+		exec_test_receiver_init(&t[i]);
+		test_io_start(loop, s[i], &t[i], exec_stop_token_never());
+	}
+	int rounds = 0;
+	while (k[0].got < LEN || k[1].got < LEN) {
+		assert_true(++rounds < 200);
+		/* Until both buffers are held and nothing is in the kernel. */
+		for (int j = 0; j < 1000 && k[0].nheld + k[1].nheld < 2; j++)
+			assert_true(exec_io_loop_run_once(loop, true) >= 0);
+		/* A connection with all its bytes stays armed (in flight);
+		 * the others run into the dry ring and wait off the kernel. */
+		size_t done = (k[0].got == LEN) + (k[1].got == LEN);
+		for (int j = 0; j < 1000 && exec_io_loop_inflight(loop) != done; j++)
+			assert_true(exec_io_loop_run_once(loop, true) >= 0);
+		assert_int_equal(exec_io_loop_inflight(loop), done);
+		/* Give back one buffer at a time, the oldest first. */
+		sink *h = k[0].nheld ? &k[0] : &k[1];
+		void *b = h->held[0];
+		memmove(h->held, h->held + 1, (size_t)(h->nheld - 1) * sizeof(void *));
+		h->nheld--;
+		exec_io_buf_ring_recycle(ring, b);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_false(k[i].bad);
+		assert_int_equal(k[i].got, LEN);
+		assert_memory_equal(k[i].data, msg, LEN);
+		assert_int_equal(exec_test_completions(&t[i]), 0);
+		close(cli[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < k[i].nheld; j++)
+			exec_io_buf_ring_recycle(ring, k[i].held[j]);
+		k[i].nheld = 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		test_run_until(loop, &t[i]);
+		exec_test_assert_value(&t[i]);
+		exec_test_receiver_destroy(&t[i]);
+		exec_sender_free(s[i]);
+		close(srv[i]);
+	}
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	exec_io_buf_ring_destroy(ring);
+	exec_io_loop_destroy(loop);
+}
+
+/* The callback requests the stop after the first piece: stopped, and
+ * pieces that were already received are still delivered, none twice. */
+typedef struct stopper {
+	sink k;
+	exec_stop_source src;
+} stopper;
+
+static void stop_on_piece(void *ctx, void *buf, size_t len)
+{
+	stopper *st = ctx;
+	on_piece(&st->k, buf, len);
+	exec_stop_source_request(&st->src);
+}
+
+static void stop_from_the_callback(void **state)
+{
+	(void)state;
+	exec_io_loop *loop = test_loop_new();
+	int srv, cli;
+	test_tcp_pair(&srv, &cli);
+	static stopper st;
+	sink_init(&st.k, loop, 8);
+	exec_stop_source_init(&st.src);
+	exec_sender *s = exec_io_recv_multishot(loop, srv, st.k.ring, 0, stop_on_piece, &st);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	test_io_start(loop, s, &t, exec_stop_source_token(&st.src));
+	unsigned char msg[300];
+	fill(msg, sizeof msg);
+	write_full(cli, msg, sizeof msg);
+	test_run_until(loop, &t);
+	exec_test_assert_stopped(&t);
+	assert_false(st.k.bad);
+	assert_true(st.k.got >= 1 && st.k.got <= sizeof msg);
+	assert_memory_equal(st.k.data, msg, st.k.got);
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	/* The rest is still in the socket: a new receiver gets it. */
+	exec_stop_source_init(&st.src);
+	exec_test_receiver t2;
+	exec_test_receiver_init(&t2);
+	exec_sender *s2 = exec_io_recv_multishot(loop, srv, st.k.ring, 0, on_piece, &st.k);
+	test_io_start(loop, s2, &t2, exec_stop_token_never());
+	for (int j = 0; j < 1000 && st.k.got < sizeof msg; j++)
+		assert_true(exec_io_loop_run_once(loop, true) >= 0);
+	assert_int_equal(st.k.got, sizeof msg);
+	assert_memory_equal(st.k.data, msg, sizeof msg);
+	close(cli);
+	test_run_until(loop, &t2);
+	exec_test_assert_value(&t2);
+	exec_test_receiver_destroy(&t);
+	exec_test_receiver_destroy(&t2);
+	exec_sender_free(s);
+	exec_sender_free(s2);
+	exec_io_buf_ring_destroy(st.k.ring);
+	close(srv);
+	exec_io_loop_destroy(loop);
+}
+
 static void bad_arguments(void **state)
 {
 	(void)state;
@@ -360,6 +490,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(peer_reset),
 	cmocka_unit_test(stop_while_waiting),
 	cmocka_unit_test(ring_exhaustion_then_recycle),
+	cmocka_unit_test(two_waiters_share_a_ring),
+	cmocka_unit_test(stop_from_the_callback),
 	cmocka_unit_test(bad_arguments),
 };
 
