@@ -69,20 +69,25 @@ static int bin_of(size_t size)
 	return size ? (int)((size - 1) / BIN_MIN) : 0;
 }
 
+/* A multiple of every alignment up to max_align_t, so the operation of
+ * such a sender sits right after the header. */
+_Static_assert(sizeof(spawn_op) % _Alignof(max_align_t) == 0, "spawn_op size");
+
 /* Where s's operation sits in its storage (*off), the storage's size, and
  * its size class (-1: env's allocator or plain malloc). The same at spawn
  * and at completion. */
-static int layout(const exec_sender *s, const exec_allocator *allocator, size_t *off,
-		  size_t *size)
+static inline int layout(const exec_sender *s, const exec_allocator *allocator, size_t *off,
+			 size_t *size)
 {
 	size_t align = exec_sender_op_align(s);
-	if (align < _Alignof(spawn_op))
-		align = _Alignof(spawn_op);
+	if (align <= _Alignof(max_align_t)) {
+		*off = sizeof(spawn_op);
+		*size = sizeof(spawn_op) + exec_sender_op_size(s);
+		return allocator ? -1 : bin_of(*size);
+	}
 	*off = (sizeof(spawn_op) + align - 1) & ~(align - 1);
 	*size = *off + exec_sender_op_size(s);
-	if (allocator || align > _Alignof(max_align_t))
-		return -1;
-	return bin_of(*size);
+	return -1;
 }
 
 static size_t layout_align(const exec_sender *s)
