@@ -5,6 +5,7 @@
  *               [--buffers provided|conn] [--max-seconds S]
  *               [--self-test [--self-test-conns C] [--self-test-msgs K]]
  *               [--soak-conns N [--soak-waves W]] [--ring-buffers B]
+ *               [--recv multishot|single]
  *
  * No event loop of its own: N exec_io_loops run on N threads
  * (exec_io_loop_group), each with its own SO_REUSEPORT listener on 127.0.0.1:P (P = 0 picks a free port, printed as
@@ -16,10 +17,16 @@
  *   value   the peer closed; the value is the number of bytes echoed,
  *   error   a reset or another socket error (that connection only),
  *   stopped the server is shutting down.
- * With --buffers provided (the default) each receive is an
- * exec_io_recv_provided on the loop's provided-buffer ring (--ring-buffers
- * B buffers of 2 KiB per loop, a power of two, default 4096), so an idle
- * connection holds no buffer; --buffers conn gives each connection its own.
+ * With --buffers provided (the default) receives take their buffers from
+ * the loop's provided-buffer ring (--ring-buffers B buffers of 2 KiB per
+ * loop, a power of two, default 4096), so an idle connection holds no
+ * buffer; --buffers conn gives each connection its own. With the ring,
+ * --recv multishot (the default) runs one exec_io_recv_multishot per
+ * connection (IORING_RECV_MULTISHOT where the kernel has it: one armed
+ * request per connection instead of a recv submitted per round; pieces are
+ * echoed in order by send_all, whose op state comes from a per-loop free
+ * list, so an idle connection holds only the recv's); --recv single
+ * submits an exec_io_recv_provided per round instead.
  *
  * Robustness: at most --max-conns connections at once (one over the bound
  * is accepted and closed at once); EMFILE / ENFILE (or ENOMEM / ENOBUFS) on
@@ -124,6 +131,8 @@ typedef struct server_loop {
 	size_t child_cap;       /* storage for a connection's child operation */
 	size_t child_align;
 	void *send_free;        /* --recv multishot: send op blocks not in use */
+	unsigned send_blocks;   /* allocated, at most SEND_BLOCKS */
+	echo_conn_op *send_wait, *send_wait_tail; /* FIFO: waiting for a block */
 	AO_t inflight_sample;   /* exec_io_loop_inflight, read by a task */
 	AO_t sampled;           /* samples taken so far */
 	exec_task sample_task;
@@ -197,8 +206,14 @@ static bool echo_conn_multishot(const server_loop *sl)
 
 /* --recv multishot: the recv runs for the whole connection in the op's
  * child storage; a send runs beside it only while there is something to
- * echo, in a block from the loop's free list (allocated when the list is
- * empty), so an idle connection holds one child operation, not two. */
+ * echo, in a block from the loop's free list, so an idle connection holds
+ * one child operation, not two. At most SEND_BLOCKS blocks per loop: a
+ * burst of sends (every connection's first echo at once) would otherwise
+ * leave a block per connection in the heap; beyond it a connection waits
+ * (send_wait) for the next send to complete - loopback sends complete
+ * within an iteration, so the wait is short. */
+enum { SEND_BLOCKS = 128 };
+
 static void *send_block_get(server_loop *sl)
 {
 	void *b = sl->send_free;
@@ -206,7 +221,12 @@ static void *send_block_get(server_loop *sl)
 		memcpy(&sl->send_free, b, sizeof(void *));
 		return b;
 	}
-	return aligned_alloc(16, sl->child_cap);
+	if (sl->send_blocks >= SEND_BLOCKS)
+		return NULL;
+	b = aligned_alloc(16, sl->child_cap);
+	if (b)
+		sl->send_blocks++;
+	return b;
 }
 
 static void send_block_put(server_loop *sl, void *b)
@@ -326,7 +346,19 @@ static void ms_send_head(echo_conn_op *c)
 	c->sending = true;
 	int err = exec_sender_build_error(c->send_s);
 	if (!err) {
-		c->child_op = send_block_get(c->sl);
+		server_loop *sl = c->sl;
+		c->child_op = send_block_get(sl);
+		if (!c->child_op && sl->send_blocks >= SEND_BLOCKS) {
+			/* Every block is in a send: the next one to complete
+			 * hands its block over (ms_sent). */
+			c->next_nobuf = NULL;
+			if (sl->send_wait_tail)
+				sl->send_wait_tail->next_nobuf = c;
+			else
+				sl->send_wait = c;
+			sl->send_wait_tail = c;
+			return;
+		}
 		if (!c->child_op)
 			err = -ENOMEM;
 	}
@@ -344,10 +376,21 @@ static void ms_send_head(echo_conn_op *c)
  * with the end of stream, and the connection with the send's error. */
 static void ms_sent(echo_conn_op *c, int err, bool stopped)
 {
-	/* The send op has completed: its block can go back. */
-	if (c->child_op)
-		send_block_put(c->sl, c->child_op);
+	/* The send op has completed: its block goes to the first connection
+	 * waiting for one, else back to the list. */
+	server_loop *sl = c->sl;
+	void *block = c->child_op;
 	c->child_op = NULL;
+	if (block && sl->send_wait) {
+		echo_conn_op *w = sl->send_wait;
+		sl->send_wait = w->next_nobuf;
+		if (!sl->send_wait)
+			sl->send_wait_tail = NULL;
+		w->child_op = block;
+		conn_next(w, CONN_SEND); /* its send_s is built */
+	} else if (block) {
+		send_block_put(sl, block);
+	}
 	exec_sender_free(c->send_s);
 	c->send_s = NULL;
 	c->sending = false;
@@ -796,6 +839,7 @@ static void loop_maybe_drained(server_loop *sl)
 		void *b = send_block_get(sl);
 		free(b);
 	}
+	sl->send_blocks = 0;
 	close(sl->lfd);
 	AO_fetch_and_add1_release(&g_stats.drained);
 }
