@@ -64,9 +64,8 @@ int exec_counting_scope_init(exec_counting_scope *scope)
  * storage of one sender type wastes little), or -1 if too big. */
 static int bin_of(size_t size)
 {
-	if (size > (size_t)BIN_MIN * EXEC_SCOPE_BINS)
-		return -1;
-	return size ? (int)((size - 1) / BIN_MIN) : 0;
+	/* size >= sizeof(spawn_op) > 0 */
+	return size <= (size_t)BIN_MIN * EXEC_SCOPE_BINS ? (int)((size - 1) / BIN_MIN) : -1;
 }
 
 /* A multiple of every alignment up to max_align_t, so the operation of
@@ -175,9 +174,16 @@ static free_block *block_get(exec_counting_scope *scope, int b)
 	scope->reuse[b] = next;
 	if (next) {
 		/* The next spawn's block: start moving its lines here now, for
-		 * writing (it was last written by a completing thread). */
-		for (size_t i = 0; i < (size_t)BIN_MIN * (size_t)(b + 1); i += 64)
-			prefetch_write((char *)next + i);
+		 * writing (it was last written by a completing thread). Its
+		 * first four lines (one per BIN_MIN bytes): those of a small
+		 * operation, the header and the start of a bigger one. */
+		prefetch_write(next);
+		if (b >= 1)
+			prefetch_write((char *)next + BIN_MIN);
+		if (b >= 2)
+			prefetch_write((char *)next + 2 * BIN_MIN);
+		if (b >= 3)
+			prefetch_write((char *)next + 3 * BIN_MIN);
 	}
 	return f;
 }
