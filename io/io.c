@@ -40,25 +40,32 @@ typedef struct io_sender {
 	struct sockaddr_storage sa; /* connect only; stays last (see make) */
 } io_sender;
 
+/* What a completion touches comes first, next to the request: with ten
+ * thousand connections the op states are cold, and a multishot recv's
+ * completion reads no more than these lines (not the sender: mode and
+ * the callback are copied in). */
 typedef struct io_op {
 	exec_op op;
 	io_req req;
-	exec_receiver *r;
-	const io_sender *s;
-	exec_task task;
-	exec_stop_callback stop_cb;
+	uint8_t mode; /* the sender's */
+	bool op_pending, cancel_ran, cancel_pending;
+	int32_t res;
 	AO_t stop_posted;
+	uint32_t cflags;
 	union {
 		size_t moved; /* M_EXACT */
 		struct {      /* M_MULTI_RECV */
+			exec_io_recv_fn fn;
+			void *ctx;
 			io_buf_waiter waiter; /* on the ring after ENOBUFS */
 			uint32_t arm_gen;     /* ring->recycled when armed */
 			bool waiting;
 		} mr;
 	} u;
-	int32_t res;
-	uint32_t cflags;
-	bool op_pending, cancel_ran, cancel_pending;
+	exec_receiver *r;
+	const io_sender *s;
+	exec_task task;
+	exec_stop_callback stop_cb;
 	exec_debug_op dbg; /* in-flight registry entry (exec/debug.h) */
 } io_op;
 
@@ -74,10 +81,10 @@ static void cancel_task(exec_task *t, int status)
 		exec_io_loop_cancel_req_(o->s->loop, &o->req);
 		return;
 	}
-	if (o->s->mode == M_MULTI_RECV && o->u.mr.waiting) {
+	if (o->mode == M_MULTI_RECV && o->u.mr.waiting) {
 		/* Waiting for a buffer: nothing in the kernel to cancel. */
 		o->u.mr.waiting = false;
-		exec_io_buf_ring_unwait_(o->s->tmpl.ring, &o->u.mr.waiter);
+		exec_io_buf_ring_unwait_(o->req.ring, &o->u.mr.waiter);
 	}
 	finish(o);
 }
@@ -118,7 +125,7 @@ static char *ring_buf(const exec_io_buf_ring *ring, uint32_t cflags)
  * buffer). */
 static void mr_rearm(io_op *o)
 {
-	o->u.mr.arm_gen = o->s->tmpl.ring->recycled;
+	o->u.mr.arm_gen = o->req.ring->recycled;
 	resubmit(o);
 }
 
@@ -135,12 +142,11 @@ void exec_io_recv_multishot_wake_(io_buf_waiter *w)
  * recvs that stand in for it). Returns true when the operation goes on. */
 static bool mr_cqe(io_op *o, int32_t *resp, uint32_t cflags)
 {
-	const io_sender *s = o->s;
-	exec_io_buf_ring *ring = s->tmpl.ring;
+	exec_io_buf_ring *ring = o->req.ring;
 	int32_t res = *resp;
 	if (res > 0 && (cflags & IORING_CQE_F_BUFFER)) {
 		/* Delivered even when a stop is pending: the data is read. */
-		s->fn.recv_fn(s->fn_ctx, ring_buf(ring, cflags), (size_t)res);
+		o->u.mr.fn(o->u.mr.ctx, ring_buf(ring, cflags), (size_t)res);
 		if (cflags & IORING_CQE_F_MORE)
 			return true;
 		if (!stop_seen(o)) {
@@ -179,9 +185,10 @@ static bool mr_cqe(io_op *o, int32_t *resp, uint32_t cflags)
 static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 {
 	io_op *o = EXEC_CONTAINER_OF(q, io_op, req);
-	const io_sender *s = o->s;
-	switch (s->mode) {
+	const io_sender *s;
+	switch (o->mode) {
 	case M_EXACT:
+		s = o->s;
 		if (res > 0) {
 			o->u.moved += (size_t)res;
 			size_t len = s->tmpl.len;
@@ -206,6 +213,7 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 		}
 		break;
 	case M_MULTI_ACCEPT:
+		s = o->s;
 		if (res < 0 && (cflags & IORING_CQE_F_MORE))
 			return; /* a failed attempt; the request stays armed */
 		if (res >= 0) {
@@ -244,16 +252,13 @@ static void finish(io_op *o)
 		return; /* cancel_task is queued and will finish */
 	exec_debug_op_end(&o->dbg);
 	exec_receiver *r = o->r;
-	const io_sender *s = o->s;
+	uint8_t mode = o->mode;
+	exec_io_buf_ring *ring = o->req.ring;
 	int32_t res = o->res;
 	uint32_t cflags = o->cflags;
-	if (res == -ECANCELED || (stopped && s->mode == M_MULTI_ACCEPT &&
-				  res >= 0)) {
-		if (s->mode == M_PROVIDED && (cflags & IORING_CQE_F_BUFFER))
-			exec_io_buf_ring_recycle(s->tmpl.ring,
-				s->tmpl.ring->bufs +
-					(size_t)(cflags >> IORING_CQE_BUFFER_SHIFT) *
-						s->tmpl.ring->size);
+	if (res == -ECANCELED || (stopped && mode == M_MULTI_ACCEPT && res >= 0)) {
+		if (mode == M_PROVIDED && (cflags & IORING_CQE_F_BUFFER))
+			exec_io_buf_ring_recycle(ring, ring_buf(ring, cflags));
 		exec_set_stopped(r);
 		return;
 	}
@@ -265,17 +270,15 @@ static void finish(io_op *o)
 		return;
 	}
 	exec_value v;
-	switch (s->mode) {
+	switch (mode) {
 	case M_NONE:
 		exec_set_value(r, NULL, 0);
 		return;
 	case M_PROVIDED: {
-		exec_io_buf_ring *ring = s->tmpl.ring;
 		if (!(cflags & IORING_CQE_F_BUFFER)) {
 			v = exec_value_span(NULL, 0);
 		} else {
-			char *p = ring->bufs +
-				  (size_t)(cflags >> IORING_CQE_BUFFER_SHIFT) * ring->size;
+			char *p = ring_buf(ring, cflags);
 			if (res == 0) {
 				exec_io_buf_ring_recycle(ring, p);
 				v = exec_value_span(NULL, 0);
@@ -310,6 +313,8 @@ static void begin(io_op *o)
 	o->req.cancel_done = on_cancel_cqe;
 	AO_store(&o->stop_posted, 0);
 	if (s->mode == M_MULTI_RECV) {
+		o->u.mr.fn = s->fn.recv_fn;
+		o->u.mr.ctx = s->fn_ctx;
 		o->u.mr.waiting = false;
 		o->u.mr.waiter.next = o->u.mr.waiter.prev = NULL;
 		o->u.mr.arm_gen = s->tmpl.ring->recycled;
@@ -362,6 +367,7 @@ static int io_connect(const exec_sender *sb, exec_op *op, exec_receiver *r)
 	o->op.start = io_start;
 	o->r = r;
 	o->s = (const io_sender *)sb;
+	o->mode = o->s->mode;
 	return 0;
 }
 
