@@ -449,9 +449,59 @@ static void outside_stop_races_start(void **state)
 	exec_thread_pool_destroy(tp);
 }
 
+/* The marker names the operation whose start loop runs, not "some start
+ * loop runs": a child of o that completes on o's starting thread AFTER o's
+ * start returned, from inside another when_all's start, must arrive on the
+ * threaded path (o's start buffer is gone, and nobody would settle an
+ * inline count); also fired plainly, outside any start. Everything runs
+ * on this thread, so o must have completed when the firing returns. */
+static void child_completed_inside_a_later_fanout_start(void **state)
+{
+	(void)state;
+	exec_sender *fire = exec_when_all2(exec_then(exec_just_void(), fire_fn, NULL),
+					   exec_just_void());
+	for (int big = 0; big < 2; big++) {
+		exec_sender *c[3];
+		size_t n = 0;
+		c[n++] = gate();
+		c[n++] = exec_just_i64(3);
+		if (big) {
+			exec_value vs[16];
+			for (int i = 0; i < 16; i++)
+				vs[i] = exec_value_i64(100 + i);
+			c[n++] = exec_just(vs, 16);
+		}
+		exec_sender *s = exec_when_all(c, n);
+		for (int round = 0; round < 20; round++) {
+			freeing f, g;
+			fr_run(s, &f, exec_stop_token_never());
+			assert_int_equal(AO_load(&f.done), 0); /* the gate waits */
+			if (round & 1) {
+				/* Plainly, outside any start: the marker
+				 * was put back when o's start returned. */
+				gate_fire();
+			} else {
+				fr_run(fire, &g, exec_stop_token_never());
+				assert_int_equal(AO_load(&g.done), 1);
+				assert_int_equal(g.channel, 1);
+			}
+			assert_int_equal(AO_load(&f.done), 1);
+			assert_int_equal(f.channel, 1);
+			assert_int_equal(f.n, big ? 18 : 2);
+			assert_int_equal(f.v[0], 1);
+			assert_int_equal(f.v[1], 3);
+			for (int i = 0; big && i < 16; i++)
+				assert_int_equal(f.v[2 + i], 100 + i);
+		}
+		exec_sender_free(s);
+	}
+	exec_sender_free(fire);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(child_completed_inside_a_later_fanout_start),
 		cmocka_unit_test(child_completed_from_another_fanout_start),
 		cmocka_unit_test(stop_requested_by_a_child_inside_start),
 		cmocka_unit_test(outside_stop_races_start),
