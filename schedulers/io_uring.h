@@ -161,8 +161,9 @@ bool exec_io_loop_on_thread(const exec_io_loop *loop);
 
 /* How many I/O requests the loop has in flight now: operations submitted
  * whose last completion has not arrived yet, plus their pending cancels (a
- * multishot accept counts once; tasks, timers and the loop's own wake-up
- * read do not count). For leak checks: a server at rest returns to the
+ * multishot accept or recv counts once, a multishot recv waiting for a
+ * ring buffer not at all; tasks, timers and the loop's own wake-up read do
+ * not count). For leak checks: a server at rest returns to the
  * same count. Loop thread only (e.g. from a task submitted to the loop's
  * scheduler), or while nobody runs the loop. */
 size_t exec_io_loop_inflight(const exec_io_loop *loop);
