@@ -1631,9 +1631,9 @@ static int soak_main(server_loop *sls, uint16_t port, int rd, int wr, int n, int
 		printf("soak: RSS not bounded under a sanitizer\n");
 	}
 	printf("soak: %s (after every wave: fds and in-flight requests back to %ld and %ld; RSS at "
-	       "most %ld KiB, start %ld KiB, bound +%ld KiB)\n",
+	       "most %ld KiB, start %ld KiB, bound +%ld KiB%s)\n",
 	       ok ? "passed" : "FAILED", m0.fds, m0.inflight, rss_max / 1024, m0.rss / 1024,
-	       SOAK_RSS_SLACK / 1024);
+	       SOAK_RSS_SLACK / 1024, SOAK_SANITIZER ? ", not checked under a sanitizer" : "");
 	return ok ? 0 : 1;
 }
 
