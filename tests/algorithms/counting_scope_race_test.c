@@ -6,11 +6,14 @@
  * returned lists, the mutex) or recycled storage afterwards shows up under
  * ASan/TSan. Spawners on several threads take recycled storage while pool
  * threads hand blocks back; spawned work spawns more; joins start while
- * spawning goes on (taking the spawners' credits back). */
+ * spawning goes on (taking the spawners' credits back), and a close in
+ * the middle of it (refused spawns). */
 /* CEXEC_TEST_LABELS: tsan */
 #include "cexec_test.h"
 
+#include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 
 #ifdef CEXEC_SANITIZE_BUILD
 #define ROUNDS 20
@@ -26,8 +29,22 @@ typedef struct world {
 	exec_scheduler *sched;
 	AO_t ran;      /* operations that ran */
 	AO_t spawned;  /* spawns accepted */
+	AO_t refused;  /* -ESHUTDOWN */
+	AO_t closed;   /* the test closed the scope */
 	AO_t go;
 } world;
+
+/* 0, or -ESHUTDOWN once the test closed the scope. */
+static void accepted(world *w, int rc)
+{
+	if (rc == 0) {
+		AO_fetch_and_add1(&w->spawned);
+		return;
+	}
+	assert_int_equal(rc, -ESHUTDOWN);
+	assert_true(AO_load_acquire(&w->closed));
+	AO_fetch_and_add1(&w->refused);
+}
 
 static int leaf(void *ctx, const exec_value *in, size_t n, exec_value *out)
 {
@@ -50,8 +67,7 @@ static int branch(void *ctx, const exec_value *in, size_t n, exec_value *out)
 	if (k & 1) {
 		int rc = exec_scope_spawn(w->scope, exec_then(exec_schedule(w->sched), leaf, w),
 					  NULL);
-		assert_int_equal(rc, 0);
-		AO_fetch_and_add1(&w->spawned);
+		accepted(w, rc);
 	}
 	return 0;
 }
@@ -62,8 +78,7 @@ static void spawn_some(world *w, int count)
 		exec_then_fn fn = i % 4 == 0 ? branch : leaf;
 		exec_sender *s = i % 3 == 0 ? exec_then(exec_just_void(), fn, w) /* inline */
 					    : exec_then(exec_schedule(w->sched), fn, w);
-		assert_int_equal(exec_scope_spawn(w->scope, s, NULL), 0);
-		AO_fetch_and_add1(&w->spawned);
+		accepted(w, exec_scope_spawn(w->scope, s, NULL));
 	}
 }
 
@@ -142,6 +157,7 @@ static void scope_freed_inside_the_joins_completion(void **state)
 	(void)state;
 	exec_thread_pool *pool;
 	assert_int_equal(exec_thread_pool_create(&pool, 2), 0);
+	unsigned long refused = 0;
 	for (int round = 0; round < ROUNDS; round++) {
 		world w = {0};
 		w.scope = malloc(sizeof *w.scope);
@@ -152,6 +168,10 @@ static void scope_freed_inside_the_joins_completion(void **state)
 		for (int i = 0; i < SPAWNERS; i++)
 			assert_int_equal(pthread_create(&th[i], NULL, spawner, &w), 0);
 		AO_store_release(&w.go, 1);
+		/* Counts, not time: the joins and the close below overlap
+		 * the spawning (the spawners do reach these counts). */
+		while (AO_load_acquire(&w.spawned) < PER_THREAD / 4)
+			sched_yield();
 		/* Joins while spawning goes on: each completes once the count
 		 * is zero at some moment (perhaps at once); they take the
 		 * spawners' credits back. */
@@ -159,6 +179,14 @@ static void scope_freed_inside_the_joins_completion(void **state)
 			join_rcv early;
 			join_start(&early, w.scope, false);
 			join_wait(&early);
+			/* Odd rounds: close while spawning goes on (refused
+			 * spawns hand their recycled block straight back). */
+			if (k == 0 && (round & 1)) {
+				while (AO_load_acquire(&w.spawned) < PER_THREAD / 2)
+					sched_yield();
+				AO_store_release(&w.closed, 1);
+				exec_scope_close(w.scope);
+			}
 		}
 		for (int i = 0; i < SPAWNERS; i++)
 			pthread_join(th[i], NULL);
@@ -168,7 +196,9 @@ static void scope_freed_inside_the_joins_completion(void **state)
 		join_start(&last, w.scope, true);
 		join_wait(&last);
 		assert_int_equal(AO_load(&w.ran), AO_load(&w.spawned));
+		refused += AO_load(&w.refused);
 	}
+	fprintf(stderr, "spawns refused after close: %lu\n", refused);
 	exec_thread_pool_destroy(pool);
 }
 
