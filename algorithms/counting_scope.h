@@ -83,8 +83,10 @@ void exec_counting_scope_destroy(exec_counting_scope *scope);
  * holds about as much as was in flight at once (rounded up to slabs).
  * s: the scope's reference is dropped when the operation completes (with
  * env's allocator), or later, by a spawning thread that reuses the
- * storage or by a join (with recycled storage): in every case before any
- * join that starts after the completion completes, and at the latest in
+ * storage or by a join (with recycled storage): before any join that
+ * starts after the completion completes, provided no spawn runs
+ * concurrently with that join (a spawn racing it may drop the reference
+ * just after the join completed), and at the latest in
  * exec_counting_scope_destroy. A spawned sender's destroy must therefore
  * not depend on running on the completing thread.
  * Consumes s (also on failure). Returns 0, -EINVAL (NULL argument), a

@@ -89,7 +89,10 @@ exec_sender *exec_fiber_sender(exec_fiber_fn fn, void *arg,
  * call exec_result_clear(r) when done if more than
  * EXEC_RESULT_INLINE_VALUES values may arrive. The operation state lives on
  * the fiber's stack (size the stack for it). Returns -EPERM outside a fiber
- * task (generators included), -EINVAL for NULL s, or s's connect error. */
+ * task (generators included), -EINVAL for NULL s, or s's connect error.
+ * Call it from the task's own code only, never from a callback that an
+ * operation's start runs (a then function of a sender being started):
+ * start must return before the fiber switches away. */
 int exec_await(const exec_sender *s, exec_result *r);
 
 /* exec_await, then drops the caller's reference to s (consumed in every
