@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "cexec.h"
+#include "rss.h"
 
 static long iterations = 10000000;
 static int repetitions = 5;
@@ -282,32 +283,6 @@ static const exec_env *sr_env(exec_receiver *r)
 }
 static const exec_receiver_ops stop_ops = {sr_value, sr_error, sr_stopped, sr_env};
 
-/* Resident bytes: smaps_rollup (a page-table walk, exact) when the kernel
- * has it; statm's counters are cached per thread and can lag by dozens of
- * pages, which is most of the figure at 10,000 tasks. */
-static double rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	if (f) {
-		char line[256];
-		long kb = -1;
-		while (fgets(line, sizeof line, f))
-			if (sscanf(line, "Rss: %ld kB", &kb) == 1)
-				break;
-		fclose(f);
-		if (kb >= 0)
-			return (double)kb * 1024.0;
-	}
-	f = fopen("/proc/self/statm", "r");
-	long pages = 0, res = 0;
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return (double)res * (double)sysconf(_SC_PAGESIZE);
-}
-
 /* RSS growth per task for n suspended tasks; -1 on failure. */
 static double rss_per_task(size_t n)
 {
@@ -328,7 +303,7 @@ static double rss_per_task(size_t n)
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
-	double before = rss_bytes();
+	double before = bench_rss_bytes();
 	timer_frame *frames = mmap(NULL, n * sizeof *frames, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (frames == MAP_FAILED)
@@ -339,7 +314,7 @@ static double rss_per_task(size_t n)
 		frames[i].n = 1;
 		exec_start(&frames[i].co.op);
 	}
-	double after = rss_bytes();
+	double after = bench_rss_bytes();
 	int allocated = 0;
 	for (size_t i = 0; i < n; i++)
 		allocated += exec_coro_await_allocated(&frames[i].co);

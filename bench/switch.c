@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "cexec.h"
+#include "rss.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BENCH_ASAN 1
@@ -524,32 +525,6 @@ static double fiber_await_hop(exec_scheduler *sched, long n)
 
 /* ---- memory ---- */
 
-/* Resident bytes, from smaps_rollup (a page-table walk: exact) when the
- * kernel has it; statm's counters are cached per thread and can lag by
- * dozens of pages, which is the whole difference at small counts. */
-static double rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	if (f) {
-		char line[256];
-		long kb = -1;
-		while (fgets(line, sizeof line, f))
-			if (sscanf(line, "Rss: %ld kB", &kb) == 1)
-				break;
-		fclose(f);
-		if (kb >= 0)
-			return (double)kb * 1024.0;
-	}
-	f = fopen("/proc/self/statm", "r");
-	long size = 0, res = 0;
-	if (f) {
-		if (fscanf(f, "%ld %ld", &size, &res) != 2)
-			res = 0;
-		fclose(f);
-	}
-	return (double)res * (double)sysconf(_SC_PAGESIZE);
-}
-
 /* The baseline of a memory row, read right before the objects are made.
  * malloc_trim first: memory that earlier rows freed goes back to the
  * kernel, so whatever the library allocates while the objects are made
@@ -559,7 +534,7 @@ static double baseline_rss(void)
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
-	return rss_bytes();
+	return bench_rss_bytes();
 }
 
 /* Memory for an array of op states / frames that no earlier row touched
@@ -602,7 +577,7 @@ static double rss_per_thread(size_t n, size_t stack, size_t *made)
 			break;
 	while (AO_load_acquire(&parked) < i)
 		sched_yield();
-	double after = rss_bytes();
+	double after = bench_rss_bytes();
 	AO_store_release(&gate, 1);
 	futex(&gate, FUTEX_WAKE_PRIVATE, (int)(i < 0x7fffffff ? i : 0x7fffffff));
 	for (size_t j = 0; j < i; j++)
@@ -672,7 +647,7 @@ static double rss_per_fiber(size_t n, const exec_fiber_options *o, size_t *op)
 			break;
 		exec_start((exec_op *)(ops + i * sz));
 	}
-	double after = rss_bytes();
+	double after = bench_rss_bytes();
 	exec_run_loop_finish(&loop);
 	exec_run_loop_run(&loop);
 	exec_run_loop_destroy(&loop);
@@ -726,7 +701,7 @@ static double rss_per_stackless(size_t n, size_t *frame)
 			break;
 		exec_start((exec_op *)(frames + started * sz));
 	}
-	double after = rss_bytes();
+	double after = bench_rss_bytes();
 	size_t allocated = 0;
 	for (size_t i = 0; i < started; i++)
 		allocated +=
