@@ -5,14 +5,22 @@
 #include <stdlib.h>
 
 /* 48 bytes: with a then(schedule) operation (208 bytes) the block is 256
- * bytes, four lines. The storage's size and size class are not kept: they
- * follow from s (immutable) and env's allocator (see layout). */
+ * bytes, four lines. The scope is not kept: env's stop token points into
+ * it. The size class is, so that a completing thread does not read s: its
+ * line holds the reference count, which the spawning thread writes at
+ * every spawn (exec_sender_ref), and a read from the completing thread
+ * moved that line away from it each time. */
 typedef struct spawn_op {
 	exec_receiver self;
 	exec_env env;
-	exec_counting_scope *scope;
 	exec_sender *s;
+	intptr_t bin; /* layout's size class, -1: env's allocator or malloc */
 } spawn_op;
+
+static exec_counting_scope *scope_of(const spawn_op *o)
+{
+	return EXEC_CONTAINER_OF(o->env.stop_token.source, exec_counting_scope, stop);
+}
 
 /* A block handed back to the scope. A completing operation hands its
  * block back with its sender still referenced (s): dropping that
@@ -301,16 +309,17 @@ static void scope_release(exec_counting_scope *scope)
 static void spawn_done(exec_receiver *r)
 {
 	spawn_op *o = EXEC_CONTAINER_OF(r, spawn_op, self);
-	exec_counting_scope *scope = o->scope;
+	exec_counting_scope *scope = scope_of(o);
 	exec_sender *s = o->s;
-	exec_env env = o->env;
-	size_t off, size;
-	int bin = layout(s, env.allocator, &off, &size);
+	int bin = (int)o->bin;
 	/* Back to the scope before the count drops: once it is zero the
 	 * scope may be destroyed, and destroy frees what was returned. */
 	if (bin >= 0) {
 		block_put(scope, bin, o, s);
 	} else {
+		exec_env env = o->env;
+		size_t off, size;
+		layout(s, env.allocator, &off, &size);
 		exec_env_free(&env, o, size);
 		exec_sender_free(s);
 	}
@@ -400,8 +409,8 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	o->env.stop_token = exec_scope_token(scope);
 	o->env.scheduler = env->scheduler;
 	o->env.allocator = env->allocator;
-	o->scope = scope;
 	o->s = s;
+	o->bin = bin;
 	exec_op *op = (exec_op *)((char *)o + off);
 	int rc = s->ops->connect(s, op, &o->self);
 	if (rc < 0) {

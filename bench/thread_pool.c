@@ -232,7 +232,12 @@ typedef struct counter {
 static void trivial_job(void *arg)
 {
 	counter *c = arg;
-	if ((long)AO_fetch_and_add1(&c->done) + 1 == c->n)
+	/* n read before the count: once the last job has counted down, c
+	 * (on the waiter's stack) may be gone. Release for the jobs before
+	 * the last, acquire for the last one, which hands on to the waiter
+	 * through the latch. */
+	long n = c->n;
+	if ((long)AO_fetch_and_add_full(&c->done, 1) + 1 == n)
 		latch_count_down(&c->l);
 }
 
@@ -334,7 +339,9 @@ typedef struct raw_task {
 static void raw_fn(exec_task *t, int status)
 {
 	(void)status;
-	AO_fetch_and_add1(((raw_task *)t)->done);
+	/* Release: the submitter frees the tasks once it has counted them
+	 * all, after the pool's last reads of them. */
+	AO_fetch_and_add1_release(((raw_task *)t)->done);
 }
 
 static double raw_submit(exec_scheduler *sched, raw_task *rt, long n)
