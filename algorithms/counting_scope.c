@@ -121,6 +121,16 @@ static void lock_taking(exec_counting_scope *scope)
 			sched_yield();
 }
 
+/* Adds delta to the statistics count `spawned`, which is written only with
+ * `taking` held: a spawn that holds it anyway counts for free (an atomic
+ * increment per spawn was a locked instruction on the spawner's path). */
+static void spawned_add(exec_counting_scope *scope, AO_t delta)
+{
+	lock_taking(scope);
+	AO_store(&scope->spawned, AO_load(&scope->spawned) + delta);
+	AO_CLEAR(&scope->taking);
+}
+
 /* Drops the sender references held by every block kept for reuse (see
  * free_block). Only with the mutex held, so at most one runs at once;
  * spawners meanwhile find the reuse list empty and take a new slab. */
@@ -367,7 +377,7 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 	 * counted before any join that follows the close can see zero. A
 	 * credit is such a count (a join takes back only unused ones). */
 	spawn_op *o = NULL;
-	bool counted = false;
+	bool counted = false, tallied = false;
 	if (AO_test_and_set_acquire(&scope->taking) != AO_TS_SET) {
 		AO_t cr = AO_load(&scope->credits);
 		if (cr == 0 && !AO_load(&scope->joining)) {
@@ -380,8 +390,13 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		}
 		if (bin >= 0)
 			o = (spawn_op *)block_get(scope, bin);
+		/* Taken back below if the spawn fails. */
+		AO_store(&scope->spawned, AO_load(&scope->spawned) + 1);
+		tallied = true;
 		AO_CLEAR(&scope->taking);
 	}
+	if (!tallied)
+		spawned_add(scope, 1);
 	if (!counted)
 		AO_fetch_and_add1_full(&scope->count);
 	if (o) {
@@ -394,6 +409,7 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		if (o)
 			block_put(scope, bin, o, NULL);
 		exec_sender_free(s);
+		spawned_add(scope, (AO_t)-1);
 		scope_release(scope);
 		return -ESHUTDOWN;
 	}
@@ -402,6 +418,7 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 			     : exec_env_alloc(env, size, layout_align(s));
 	if (!o) {
 		exec_sender_free(s);
+		spawned_add(scope, (AO_t)-1);
 		scope_release(scope);
 		return -ENOMEM;
 	}
@@ -419,10 +436,10 @@ int exec_scope_spawn(exec_counting_scope *scope, exec_sender *s, const exec_env 
 		else
 			exec_env_free(env, o, size);
 		exec_sender_free(s);
+		spawned_add(scope, (AO_t)-1);
 		scope_release(scope);
 		return rc;
 	}
-	AO_fetch_and_add1(&scope->spawned);
 	exec_start(op);
 	return 0;
 }

@@ -57,7 +57,7 @@ typedef struct exec_counting_scope {
 	AO_t credits;
 	AO_t joining; /* a join is waiting: no batches */
 	AO_t closed;  /* spawn refused once set */
-	AO_t spawned; /* total accepted, for statistics */
+	AO_t spawned; /* total accepted, for statistics (under taking) */
 	void *reuse[EXEC_SCOPE_BINS];
 	void *slabs; /* the storage, freed by destroy */
 	char pad2[64];
