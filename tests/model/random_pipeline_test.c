@@ -153,13 +153,18 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	/* Every thread that may still be inside a submit is joined before any
+	 * scheduler goes away: a submit from another thread publishes the task
+	 * first and wakes the target afterwards, so the task (and the run it
+	 * belongs to) can be finished while its submitter still touches the
+	 * target (the io loop's eventfd, say). */
 	exec_io_loop_stop(io_loop);
 	pthread_join(io_thread, NULL);
-	exec_io_loop_destroy(io_loop);
 	exec_run_loop_finish(&run_loop);
 	pthread_join(run_loop_thread, NULL);
-	exec_run_loop_destroy(&run_loop);
 	exec_thread_pool_destroy(pool);
+	exec_io_loop_destroy(io_loop);
+	exec_run_loop_destroy(&run_loop);
 	return 0;
 }
 
