@@ -50,6 +50,7 @@ exec_sender *exec_just(const exec_value *values, size_t count)
 	s->count = count;
 	if (count)
 		memcpy(s->values, values, count * sizeof(exec_value));
+	s->base.constant_values = s->values;
 	return &s->base;
 }
 

@@ -2,7 +2,9 @@
  *
  * start() calls set_value on the calling thread with a copy of the values
  * given at build time. Span and pointer values are copied as values: the
- * bytes they point to are the caller's and must outlive every run. */
+ * bytes they point to are the caller's and must outlive every run.
+ * A just sender is constant (exec_sender.constant_values): algorithms
+ * built over it deliver its values without connecting it. */
 #ifndef EXEC_ALGORITHMS_JUST_H
 #define EXEC_ALGORITHMS_JUST_H
 

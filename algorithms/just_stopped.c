@@ -28,8 +28,9 @@ static const exec_sender_ops just_stopped_ops = {"just_stopped", just_stopped_co
 						 just_stopped_destroy};
 
 /* refs == 0 marks a static sender: exec_sender_ref/free leave it alone. */
-static exec_sender just_stopped_sender = {&just_stopped_ops, 0, sizeof(just_stopped_op),
-					  EXEC_OP_ALIGN, 0, 0};
+static exec_sender just_stopped_sender = {.ops = &just_stopped_ops,
+					  .op_size = sizeof(just_stopped_op),
+					  .op_align = EXEC_OP_ALIGN};
 
 exec_sender *exec_just_stopped(void)
 {

@@ -48,10 +48,14 @@ static const exec_sender_ops read_scheduler_ops = {
 	"read_scheduler", read_scheduler_connect, read_env_destroy};
 
 /* refs == 0: static senders, ignored by exec_sender_ref / exec_sender_free. */
-static exec_sender read_stop_token_sender = {&read_stop_token_ops, 0, sizeof(read_env_op),
-					     EXEC_OP_ALIGN, 1, 0};
-static exec_sender read_scheduler_sender = {&read_scheduler_ops, 0, sizeof(read_env_op),
-					    EXEC_OP_ALIGN, 1, 0};
+static exec_sender read_stop_token_sender = {.ops = &read_stop_token_ops,
+					     .op_size = sizeof(read_env_op),
+					     .op_align = EXEC_OP_ALIGN,
+					     .max_values = 1};
+static exec_sender read_scheduler_sender = {.ops = &read_scheduler_ops,
+					    .op_size = sizeof(read_env_op),
+					    .op_align = EXEC_OP_ALIGN,
+					    .max_values = 1};
 
 exec_sender *exec_read_stop_token(void)
 {

@@ -157,7 +157,7 @@ static void park_destroy(exec_sender *s)
 
 static const exec_sender_ops park_ops = {"park", park_connect, park_destroy};
 /* A static sender (refs 0): awaiting it takes and drops no reference. */
-static exec_sender park_sender = {&park_ops, 0, sizeof(park_op), 8, 0, 0};
+static exec_sender park_sender = {.ops = &park_ops, .op_size = sizeof(park_op), .op_align = 8};
 
 typedef struct await_frame {
 	exec_coro co;

@@ -10,6 +10,10 @@
  * best baseline of repetitions interleaved with its own (printed with it),
  * since absolute times drift on shared machines.
  *
+ * just is a constant sender (exec/sender.h): when_all and then hand its
+ * values on without connecting it. The rows "when_all of 8 just|then"
+ * show the general path, where every child is connected and started.
+ *
  * Usage: pipeline [--iterations N] [--repetitions R] [--json]
  * --json prints one object per line:
  *   {"name": ..., "value": ..., "unit": ..., "ratio": ..., "baseline": ...}
@@ -195,11 +199,16 @@ static int add_one(void *ctx, const exec_value *in, size_t n, exec_value *out)
 	return 1;
 }
 
-static exec_sender *when_all_of_justs(size_t n)
+/* when_all of n justs, or of n just|then (children that must be
+ * connected and started: no constant child). */
+static exec_sender *when_all_of(size_t n, bool thens)
 {
 	exec_sender *c[8];
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		c[i] = exec_just_i64((int64_t)i);
+		if (thens)
+			c[i] = exec_then(c[i], add_one, NULL);
+	}
 	return exec_when_all(c, n);
 }
 
@@ -263,8 +272,9 @@ int main(int argc, char **argv)
 	exec_sender *ten = exec_just_i64(0);
 	for (int i = 0; i < 10; i++)
 		ten = exec_then(ten, add_one, NULL);
-	exec_sender *wa2 = when_all_of_justs(2);
-	exec_sender *wa8 = when_all_of_justs(8);
+	exec_sender *wa2 = when_all_of(2, false);
+	exec_sender *wa8 = when_all_of(8, false);
+	exec_sender *wa8t = when_all_of(8, true);
 
 	bench("sync_wait(just|then)", just_then, run_sync_wait, 10);
 	bench("sync_wait(just|10 x then)", ten, run_sync_wait, 0);
@@ -273,6 +283,8 @@ int main(int argc, char **argv)
 	bench("connect+start when_all of 2 justs", wa2, run_connect_start, 0);
 	bench("sync_wait(when_all of 8 justs)", wa8, run_sync_wait, 0);
 	bench("connect+start when_all of 8 justs", wa8, run_connect_start, 16);
+	bench("sync_wait(when_all of 8 just|then)", wa8t, run_sync_wait, 0);
+	bench("connect+start when_all of 8 just|then", wa8t, run_connect_start, 0);
 #ifdef HAVE_LET_VALUE
 	exec_sender *let = exec_let_value(exec_just_i64(1), let_next, NULL);
 	bench("sync_wait(let_value(just -> just))", let, run_sync_wait, 0);
@@ -286,6 +298,7 @@ int main(int argc, char **argv)
 	report_size("just|10 x then", ten);
 	report_size("when_all of 2 justs", wa2);
 	report_size("when_all of 8 justs", wa8);
+	report_size("when_all of 8 just|then", wa8t);
 #ifdef HAVE_LET_VALUE
 	report_size("let_value(just -> just)", let);
 	exec_sender_free(let);
@@ -294,5 +307,6 @@ int main(int argc, char **argv)
 	exec_sender_free(ten);
 	exec_sender_free(wa2);
 	exec_sender_free(wa8);
+	exec_sender_free(wa8t);
 	return 0;
 }

@@ -25,9 +25,13 @@ exec_adaptor_sender *exec_adaptor_new(const exec_sender_ops *ops,
 		return NULL;
 	}
 	s->child = child;
+	s->child_values = exec_sender_constant_values(child, &s->child_nvalues);
 	uint32_t size = 0, align = EXEC_OP_ALIGN;
 	exec_layout_add(&size, &align, op_header_size, _Alignof(max_align_t));
-	s->child_off = exec_layout_add(&size, &align, child->op_size, child->op_align);
+	/* A constant child is never connected: it needs no room. */
+	s->child_off = exec_layout_add(&size, &align,
+				       s->child_values ? 0 : child->op_size,
+				       child->op_align);
 	/* exec_layout_add saturates: at the limit the real layout would be
 	 * larger than the size recorded, so refuse the build. */
 	if (size >= EXEC_OP_SIZE_MAX) {
@@ -57,12 +61,19 @@ int exec_adaptor_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 	o->self.ops = self_ops;
 	o->out = out;
 	o->s = as;
+	if (as->child_values)
+		return 0;
 	return as->child->ops->connect(as->child, exec_adaptor_child_op(o), &o->self);
 }
 
 void exec_adaptor_start(exec_op *op)
 {
-	exec_start(exec_adaptor_child_op((exec_adaptor_op *)op));
+	exec_adaptor_op *o = (exec_adaptor_op *)op;
+	const exec_adaptor_sender *as = o->s;
+	if (as->child_values)
+		o->self.ops->set_value(&o->self, as->child_values, as->child_nvalues);
+	else
+		exec_start(exec_adaptor_child_op(o));
 }
 
 void exec_adaptor_forward_value(exec_receiver *r, const exec_value *v, size_t n)

@@ -20,6 +20,11 @@ typedef struct exec_adaptor_sender {
 	exec_sender base;
 	exec_sender *child;
 	uint32_t child_off; /* offset of the child's op state in the op */
+	/* A constant child's values (exec_sender_constant_values), or NULL:
+	 * then the child is never connected, and exec_adaptor_start hands
+	 * its values to self instead of starting it. */
+	const exec_value *child_values;
+	size_t child_nvalues;
 } exec_adaptor_sender;
 
 typedef struct exec_adaptor_op {
@@ -43,11 +48,13 @@ exec_adaptor_sender *exec_adaptor_new(const exec_sender_ops *ops,
  * other owned resources). */
 void exec_adaptor_destroy(exec_sender *s);
 
-/* Initialises the header and connects the child to o->self. */
+/* Initialises the header and connects the child to o->self (a constant
+ * child is not connected: see child_values). */
 int exec_adaptor_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 			 const exec_receiver_ops *self_ops, void (*start)(exec_op *));
 
-/* Starts the child. Usable directly as the op's start function. */
+/* Starts the child, or hands a constant child's values to o->self. Usable
+ * directly as the op's start function. */
 void exec_adaptor_start(exec_op *op);
 
 static inline exec_op *exec_adaptor_child_op(exec_adaptor_op *o)

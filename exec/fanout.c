@@ -46,6 +46,9 @@ exec_fanout_sender *exec_fanout_new(const exec_sender_ops *ops,
 		exec_fanout_child *c = &s->children[i];
 		c->sender = children[i];
 		c->max_values = children[i]->max_values;
+		size_t nconstant;
+		c->constant = exec_sender_constant_values(children[i], &nconstant);
+		c->nconstant = (uint32_t)nconstant; /* <= max_values */
 		if (shared_slots) {
 			c->slot = 0;
 			if (c->max_values > nslots)
@@ -69,9 +72,10 @@ exec_fanout_sender *exec_fanout_new(const exec_sender_ops *ops,
 		&size, &align, slot_bytes > EXEC_OP_SIZE_MAX ? EXEC_OP_SIZE_MAX : slot_bytes,
 		_Alignof(exec_value));
 	for (size_t i = 0; i < n; i++)
-		s->children[i].op_off = exec_layout_add(&size, &align,
-							children[i]->op_size,
-							children[i]->op_align);
+		if (!s->children[i].constant)
+			s->children[i].op_off = exec_layout_add(&size, &align,
+								children[i]->op_size,
+								children[i]->op_align);
 	if (size >= EXEC_OP_SIZE_MAX || max_values > UINT32_MAX) {
 		exec_fanout_destroy(&s->base);
 		*err = -EINVAL;
@@ -127,6 +131,8 @@ int exec_fanout_connect(const exec_sender *s, exec_op *op, exec_receiver *out,
 		rcv->slot = c->slot;
 		rcv->max_values = c->max_values;
 		rcv->on_stack = false;
+		if (c->constant)
+			continue;
 		int rc = c->sender->ops->connect(c->sender, (exec_op *)((char *)o + c->op_off),
 						 &rcv->self);
 		/* Connected children acquired nothing (exec/operation.h), so
@@ -231,8 +237,23 @@ static inline __attribute__((always_inline)) void run(exec_fanout_op *o, exec_va
 	size_t n = fs->n;
 	exec_fanout_op *prev = exec_fanout_starting;
 	exec_fanout_starting = o;
-	for (const exec_fanout_child *c = fs->children, *end = c + n; c != end; c++)
-		exec_start((exec_op *)((char *)o + c->op_off));
+	exec_fanout_rcv *rcv = exec_fanout_rcvs(o);
+	for (const exec_fanout_child *c = fs->children, *end = c + n; c != end; c++, rcv++) {
+		if (!c->constant) {
+			exec_start((exec_op *)((char *)o + c->op_off));
+		} else if (buf) {
+			/* What when_all's receiver does with an inline
+			 * child's values, without the call: a constant child
+			 * sends exactly max_values values, so never sparse. */
+			for (uint32_t k = 0; k < c->nconstant; k++)
+				buf[c->slot + k] = c->constant[k];
+			rcv->count = c->nconstant;
+			rcv->on_stack = true;
+			o->sync_arrived++;
+		} else {
+			rcv->self.ops->set_value(&rcv->self, c->constant, c->nconstant);
+		}
+	}
 	exec_fanout_starting = prev;
 
 	if (o->sync_arrived == n) {

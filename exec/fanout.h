@@ -45,6 +45,11 @@ typedef struct exec_fanout_child {
 	uint32_t slot;       /* index of its first value slot */
 	uint32_t max_values; /* the child's max_values */
 	uint32_t op_off;     /* offset of the child's op state */
+	uint32_t nconstant;  /* how many values constant holds */
+	/* A constant child's values (exec_sender_constant_values), or NULL.
+	 * Such a child is never connected and has no op state: start hands
+	 * its values to its receiver where it would have started it. */
+	const exec_value *constant;
 } exec_fanout_child;
 
 typedef struct exec_fanout_sender {

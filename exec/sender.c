@@ -80,10 +80,14 @@ static void invalid_destroy(exec_sender *s)
 static const exec_sender_ops invalid_ops = {"invalid", invalid_connect,
 					    invalid_destroy};
 
-static exec_sender invalid_einval = {&invalid_ops, 0, sizeof(invalid_op),
-				     EXEC_OP_ALIGN, 0, -EINVAL};
-static exec_sender invalid_enomem = {&invalid_ops, 0, sizeof(invalid_op),
-				     EXEC_OP_ALIGN, 0, -ENOMEM};
+static exec_sender invalid_einval = {.ops = &invalid_ops,
+				     .op_size = sizeof(invalid_op),
+				     .op_align = EXEC_OP_ALIGN,
+				     .build_error = -EINVAL};
+static exec_sender invalid_enomem = {.ops = &invalid_ops,
+				     .op_size = sizeof(invalid_op),
+				     .op_align = EXEC_OP_ALIGN,
+				     .build_error = -ENOMEM};
 
 exec_sender *exec_sender_invalid(int err)
 {

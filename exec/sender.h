@@ -49,6 +49,15 @@ struct exec_sender {
 	uint32_t op_align;   /* alignment of the operation state */
 	uint32_t max_values; /* most values sent on the value channel */
 	int32_t build_error; /* nonzero only in the static invalid senders */
+	/* NULL for most senders. Set (when built) by a sender every operation
+	 * of which completes inside start, on the starting thread, by
+	 * set_value with these same max_values values, without reading the
+	 * receiver or its environment (just). Algorithms read it when they
+	 * are built and then hand the values to their own receiver where
+	 * they would have connected and started the sender: one operation
+	 * and two indirect calls fewer per run. Must stay valid while the
+	 * sender lives. Leaving it NULL is always correct. */
+	const exec_value *constant_values;
 };
 
 /* The default alignment of operation states. */
@@ -82,6 +91,15 @@ void exec_sender_free(exec_sender *s);
 
 /* 0, or the error of a static invalid sender returned by a failed build. */
 int exec_sender_build_error(const exec_sender *s);
+
+/* A constant sender's values (see constant_values above), their count in
+ * *n; NULL (and *n 0) for every other sender. */
+static inline const exec_value *exec_sender_constant_values(const exec_sender *s,
+							     size_t *n)
+{
+	*n = s->constant_values ? s->max_values : 0;
+	return s->constant_values;
+}
 
 /* The static sender that completes with err (used for failed builds). Only
  * -EINVAL and -ENOMEM have their own; other codes map to -EINVAL. */
