@@ -23,7 +23,11 @@
  * (o->direct), at their final positions. When every child completed inline
  * the result is delivered from there with no copy; otherwise start moves
  * the inline children's values into the slots before it settles, and the
- * last arrival delivers from the slots. */
+ * last arrival delivers from the slots.
+ *
+ * Constant children (exec_sender.constant_values, e.g. just) are never
+ * connected and take no room: start hands their values to their receivers
+ * in child order, and when gathering stores them into the buffer itself. */
 #ifndef EXEC_FANOUT_H
 #define EXEC_FANOUT_H
 
