@@ -195,6 +195,10 @@ struct fiber {
 	 * the switch - so the fiber never continues on the thread it left. */
 	AO_t flag;
 	int inline_done;
+	/* Set while exec_await runs the awaited sender's start: an await
+	 * from inside it (a then function of that sender) would switch the
+	 * fiber away before start returns, so it is refused. */
+	int in_start;
 	const void *thread; /* the marker of the thread running the fiber */
 	int status;    /* 0, negative errno, or EXEC_STOPPED */
 	int64_t value; /* fn's return value */
@@ -502,6 +506,8 @@ int exec_await(const exec_sender *s, exec_result *r)
 		return -EPERM;
 	if (!s)
 		return -EINVAL;
+	if (f->in_start)
+		return -EDEADLK;
 	size_t align = exec_sender_op_align(s);
 	if (align < 16)
 		align = 16;
@@ -521,7 +527,9 @@ int exec_await(const exec_sender *s, exec_result *r)
 		}
 		return rc;
 	}
+	f->in_start = 1;
 	exec_start((exec_op *)op);
+	f->in_start = 0;
 	/* Completed inside start: no switch at all. Otherwise switch out; the
 	 * completer resumes us on its thread (see fiber.flag). */
 	if (!f->inline_done)

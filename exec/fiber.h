@@ -90,9 +90,10 @@ exec_sender *exec_fiber_sender(exec_fiber_fn fn, void *arg,
  * EXEC_RESULT_INLINE_VALUES values may arrive. The operation state lives on
  * the fiber's stack (size the stack for it). Returns -EPERM outside a fiber
  * task (generators included), -EINVAL for NULL s, or s's connect error.
- * Call it from the task's own code only, never from a callback that an
- * operation's start runs (a then function of a sender being started):
- * start must return before the fiber switches away. */
+ * Call it from the task's own code only: from a callback that an awaited
+ * sender's start runs on the fiber (a then function of a sender being
+ * awaited) it returns -EDEADLK, since start must return before the fiber
+ * switches away. */
 int exec_await(const exec_sender *s, exec_result *r);
 
 /* exec_await, then drops the caller's reference to s (consumed in every

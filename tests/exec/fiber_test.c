@@ -139,6 +139,38 @@ static void bad_arguments(void **state)
 	assert_int_equal(exec_fiber_transfer(exec_inline_scheduler()), -EPERM);
 }
 
+/* An await from inside the start of an awaited sender (a then function
+ * running on the fiber) is refused with -EDEADLK; the outer await and
+ * later awaits work as usual. */
+static int nested_await_fn(void *ctx, const exec_value *in, size_t n, exec_value *out)
+{
+	(void)n;
+	*(int *)ctx = exec_await_take(exec_just_i64(5), NULL);
+	out[0] = exec_value_i64(exec_value_as_i64(&in[0]) + 1);
+	return 1;
+}
+
+static int64_t awaits_inside_start(void *arg)
+{
+	int *inner = arg;
+	exec_result r;
+	int rc = exec_await_take(exec_then(exec_just_i64(1), nested_await_fn, inner), &r);
+	if (rc != 0 || exec_value_as_i64(&r.values[0]) != 2)
+		return -1;
+	rc = exec_await_take(exec_just_i64(7), &r);
+	return rc == 0 ? exec_value_as_i64(&r.values[0]) : -1;
+}
+
+static void await_inside_start_is_refused(void **state)
+{
+	(void)state;
+	int inner = 0;
+	exec_result r;
+	assert_int_equal(run_fiber(awaits_inside_start, &inner, &r), 0);
+	assert_int_equal(exec_value_as_i64(&r.values[0]), 7);
+	assert_int_equal(inner, -EDEADLK);
+}
+
 /* A connected, never-started fiber op acquires nothing. */
 static void connect_without_start(void **state)
 {
@@ -636,6 +668,7 @@ int main(void)
 		cmocka_unit_test(each_completion_kind),
 		cmocka_unit_test(task_error_and_stopped),
 		cmocka_unit_test(bad_arguments),
+		cmocka_unit_test(await_inside_start_is_refused),
 		cmocka_unit_test(connect_without_start),
 		cmocka_unit_test(resume_on_other_schedulers),
 		cmocka_unit_test(structured_when_all),
