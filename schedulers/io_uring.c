@@ -4,6 +4,7 @@
 #include "schedulers/io_loop_internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,19 +87,39 @@ static bool drain_remote(exec_io_loop *loop)
 	return true;
 }
 
+/* Another thread's submit may still be waking the loop (reading it,
+ * writing its eventfd) after the loop has run the task it pushed and the
+ * task's owner has gone on to destroy the loop: such calls are counted,
+ * and destroy waits until none is left. */
+static inline void foreign_enter(exec_io_loop *loop)
+{
+	AO_fetch_and_add1_full(&loop->foreign);
+}
+
+static inline void foreign_leave(exec_io_loop *loop)
+{
+	AO_fetch_and_sub1_release(&loop->foreign);
+}
+
 static int io_submit(exec_scheduler *s, exec_task *t)
 {
 	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
-	if (current == loop)
+	if (current == loop) {
 		push_local(loop, t, 0);
-	else
+	} else {
+		foreign_enter(loop);
 		push_remote(loop, t);
+		foreign_leave(loop);
+	}
 	return 0;
 }
 
 static int io_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 {
 	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+	bool foreign = current != loop;
+	if (foreign)
+		foreign_enter(loop);
 	t->deadline = deadline;
 	pthread_mutex_lock(&loop->timer_mu);
 	exec_task *top = exec_timer_heap_top(&loop->timers);
@@ -107,14 +128,20 @@ static int io_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 	bool earlier = !top || deadline < top->deadline;
 	pthread_mutex_unlock(&loop->timer_mu);
 	/* A sleeping loop computed its timeout from the old earliest timer. */
-	if (current != loop && earlier)
-		wake(loop);
+	if (foreign) {
+		if (earlier)
+			wake(loop);
+		foreign_leave(loop);
+	}
 	return 0;
 }
 
 static void io_cancel(exec_scheduler *s, exec_task *t)
 {
 	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
+	bool foreign = current != loop;
+	if (foreign)
+		foreign_enter(loop);
 	pthread_mutex_lock(&loop->timer_mu);
 	bool removed = exec_timer_heap_remove(&loop->timers, t);
 	if (removed) {
@@ -123,8 +150,11 @@ static void io_cancel(exec_scheduler *s, exec_task *t)
 		loop->cancelled = t;
 	}
 	pthread_mutex_unlock(&loop->timer_mu);
-	if (removed && current != loop)
-		wake(loop);
+	if (foreign) {
+		if (removed)
+			wake(loop);
+		foreign_leave(loop);
+	}
 }
 
 static exec_time io_now(exec_scheduler *s)
@@ -559,6 +589,10 @@ void exec_io_loop_destroy(exec_io_loop *loop)
 	if (!loop)
 		return;
 	exec_io_watchdog_stop_(loop);
+	/* A thread whose task already ran here may still be on its way out
+	 * of the submit: a short wait (see foreign_enter). */
+	while (AO_load_acquire(&loop->foreign))
+		sched_yield();
 	/* Queued work ends with EXEC_STOPPED, as the scheduler contract says
 	 * for a scheduler that shuts down. */
 	exec_io_loop *saved = current;
@@ -756,8 +790,10 @@ int exec_io_loop_run(exec_io_loop *loop)
 
 void exec_io_loop_stop(exec_io_loop *loop)
 {
+	foreign_enter(loop); /* the loop may return from run at once */
 	AO_store_full(&loop->stop, 1);
 	wake(loop);
+	foreign_leave(loop);
 }
 
 size_t exec_io_loop_inflight(const exec_io_loop *loop)

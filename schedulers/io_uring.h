@@ -110,11 +110,11 @@ typedef struct exec_io_features {
 int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts);
 
 /* Destroys an idle loop: nobody in run, no I/O in flight (every sender
- * completed), and no other thread still inside a submit or schedule onto
- * it - a thread that scheduled onto the loop may still be waking it after
- * its task has already run there, so join (or otherwise wait for) such
- * threads first. Tasks and timers still queued run with EXEC_STOPPED (on
- * the calling thread). NULL-safe. */
+ * completed), and nobody scheduling onto it any more. A thread that
+ * scheduled onto the loop may still be waking it after its task has
+ * already run there: destroy waits for such threads to leave the call.
+ * Tasks and timers still queued run with EXEC_STOPPED (on the calling
+ * thread). NULL-safe. */
 void exec_io_loop_destroy(exec_io_loop *loop);
 
 /* The loop's scheduler: schedule(), schedule_at/after, continues_on ...
