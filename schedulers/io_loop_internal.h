@@ -104,8 +104,6 @@ struct exec_io_loop {
 	/* Shared. */
 	AO_t remote;            /* exec_task * LIFO pushed by other threads */
 	AO_t sleeping;          /* the loop may block: wake it */
-	AO_t foreign;           /* other threads inside submit / submit_at /
-				 * cancel: destroy waits for them */
 	AO_t stop;
 	AO_t ntimers;           /* timers + cancelled ones (lock-free hint) */
 	pthread_mutex_t timer_mu;

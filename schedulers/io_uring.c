@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec/call_guard.h"
 #include "exec/error.h"
 
 #define STATUS(t) ((t)->sched_private[0].u)
@@ -89,17 +90,8 @@ static bool drain_remote(exec_io_loop *loop)
 
 /* Another thread's submit may still be waking the loop (reading it,
  * writing its eventfd) after the loop has run the task it pushed and the
- * task's owner has gone on to destroy the loop: such calls are counted,
- * and destroy waits until none is left. */
-static inline void foreign_enter(exec_io_loop *loop)
-{
-	AO_fetch_and_add1_full(&loop->foreign);
-}
-
-static inline void foreign_leave(exec_io_loop *loop)
-{
-	AO_fetch_and_sub1_release(&loop->foreign);
-}
+ * task's owner has gone on to destroy the loop: destroy waits for such
+ * calls (exec/call_guard.h). */
 
 static int io_submit(exec_scheduler *s, exec_task *t)
 {
@@ -107,9 +99,9 @@ static int io_submit(exec_scheduler *s, exec_task *t)
 	if (current == loop) {
 		push_local(loop, t, 0);
 	} else {
-		foreign_enter(loop);
+		void *guard = exec_call_guard_enter(loop);
 		push_remote(loop, t);
-		foreign_leave(loop);
+		exec_call_guard_leave(guard);
 	}
 	return 0;
 }
@@ -118,8 +110,7 @@ static int io_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 {
 	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
 	bool foreign = current != loop;
-	if (foreign)
-		foreign_enter(loop);
+	void *guard = foreign ? exec_call_guard_enter(loop) : NULL;
 	t->deadline = deadline;
 	pthread_mutex_lock(&loop->timer_mu);
 	exec_task *top = exec_timer_heap_top(&loop->timers);
@@ -131,7 +122,7 @@ static int io_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 	if (foreign) {
 		if (earlier)
 			wake(loop);
-		foreign_leave(loop);
+		exec_call_guard_leave(guard);
 	}
 	return 0;
 }
@@ -140,8 +131,7 @@ static void io_cancel(exec_scheduler *s, exec_task *t)
 {
 	exec_io_loop *loop = EXEC_CONTAINER_OF(s, exec_io_loop, sched);
 	bool foreign = current != loop;
-	if (foreign)
-		foreign_enter(loop);
+	void *guard = foreign ? exec_call_guard_enter(loop) : NULL;
 	pthread_mutex_lock(&loop->timer_mu);
 	bool removed = exec_timer_heap_remove(&loop->timers, t);
 	if (removed) {
@@ -153,7 +143,7 @@ static void io_cancel(exec_scheduler *s, exec_task *t)
 	if (foreign) {
 		if (removed)
 			wake(loop);
-		foreign_leave(loop);
+		exec_call_guard_leave(guard);
 	}
 }
 
@@ -590,9 +580,8 @@ void exec_io_loop_destroy(exec_io_loop *loop)
 		return;
 	exec_io_watchdog_stop_(loop);
 	/* A thread whose task already ran here may still be on its way out
-	 * of the submit: a short wait (see foreign_enter). */
-	while (AO_load_acquire(&loop->foreign))
-		sched_yield();
+	 * of the submit: a short wait (see io_submit). */
+	exec_call_guard_wait(loop);
 	/* Queued work ends with EXEC_STOPPED, as the scheduler contract says
 	 * for a scheduler that shuts down. */
 	exec_io_loop *saved = current;
@@ -790,10 +779,11 @@ int exec_io_loop_run(exec_io_loop *loop)
 
 void exec_io_loop_stop(exec_io_loop *loop)
 {
-	foreign_enter(loop); /* the loop may return from run at once */
+	/* The loop may return from run, and be destroyed, at once. */
+	void *guard = exec_call_guard_enter(loop);
 	AO_store_full(&loop->stop, 1);
 	wake(loop);
-	foreign_leave(loop);
+	exec_call_guard_leave(guard);
 }
 
 size_t exec_io_loop_inflight(const exec_io_loop *loop)

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec/call_guard.h"
 #include "exec/error.h"
 #include "exec/receiver.h"
 #include "exec/timer_heap.h"
@@ -525,9 +527,14 @@ static void enqueue(exec_thread_pool *p, exec_task *t)
 		}
 		counter_inc(&w->overflows);
 	}
+	/* A thread outside the pool may still be in wake_one, reading the
+	 * pool, after a worker ran its task and the task's owner went on to
+	 * destroy the pool: destroy waits for it (exec/call_guard.h). */
 	t->next = NULL;
+	void *guard = exec_call_guard_enter(p);
 	inject_push_chain(p, t, t);
 	wake_one(p);
+	exec_call_guard_leave(guard);
 }
 
 static int pool_submit(exec_scheduler *s, exec_task *t)
@@ -544,6 +551,7 @@ static int pool_submit(exec_scheduler *s, exec_task *t)
 static int pool_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 {
 	exec_thread_pool *p = from_sched(s);
+	void *guard = exec_call_guard_enter(p); /* see enqueue */
 	t->deadline = deadline;
 	pthread_mutex_lock(&p->timer_mu);
 	exec_timer_heap_push(&p->timers, t);
@@ -554,6 +562,7 @@ static int pool_submit_at(exec_scheduler *s, exec_task *t, exec_time deadline)
 	 * re-arm, whether or not anybody is searching. */
 	if (earliest && AO_load_acquire(&p->sleepers) != 0)
 		futex_wake_one(p);
+	exec_call_guard_leave(guard);
 	return 0;
 }
 
@@ -658,6 +667,9 @@ void exec_thread_pool_destroy(exec_thread_pool *pool)
 	if (!pool)
 		return;
 	join_started(pool);
+	/* A thread whose task already ran may still be on its way out of a
+	 * submit (see enqueue): a short wait. */
+	exec_call_guard_wait(pool);
 	/* Every worker has seen stopping with nothing left for it; tasks that
 	 * the last tasks pushed to another worker's deque after that worker
 	 * left are still there: run them here, stopped. */

@@ -50,8 +50,9 @@ int exec_thread_pool_create(exec_thread_pool **out, unsigned nthreads);
 /* Orderly shutdown: from now on every queued task and timer, and every task
  * submitted by the pool's own tasks, runs with EXEC_STOPPED; none is lost.
  * Joins the workers and frees the pool. Threads outside the pool must have
- * stopped submitting before this is called. Must not be called from a
- * worker. NULL-safe. */
+ * stopped submitting before this is called; one whose task already ran
+ * but that is still returning from the submit is waited for. Must not be
+ * called from a worker. NULL-safe. */
 void exec_thread_pool_destroy(exec_thread_pool *pool);
 
 /* The pool's scheduler, valid until destroy. */
