@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cexec.h"
 
@@ -137,6 +138,27 @@ static inline void exec_test_receiver_wait(exec_test_receiver *t)
 	while (exec_test_completions(t) == 0)
 		pthread_cond_wait(&t->cv, &t->mu);
 	pthread_mutex_unlock(&t->mu);
+}
+
+/* With mu held: waits on cv until *flag is set or ms milliseconds have
+ * passed, and returns *flag. For a thread held inside a call while the
+ * test checks that another thread does NOT get past a point meanwhile:
+ * the time only bounds how long it looks, the verdict never depends on
+ * it being enough. */
+static inline bool exec_test_cond_wait_flag_ms(pthread_mutex_t *mu, pthread_cond_t *cv,
+					       const bool *flag, long ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!*flag && pthread_cond_timedwait(cv, mu, &until) == 0)
+		;
+	return *flag;
 }
 
 /* Exactly one completion, and it was on the value channel. */

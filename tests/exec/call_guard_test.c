@@ -6,8 +6,6 @@
 /* CEXEC_TEST_LABELS: tsan */
 #include "cexec_test.h"
 
-#include <time.h>
-
 #include "exec/call_guard.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -21,19 +19,10 @@ static void *caller_main(void *arg)
 {
 	(void)arg;
 	void *g = exec_call_guard_enter(&obj_a);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 200 * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&mu);
 	inside = true;
 	pthread_cond_broadcast(&cv);
-	while (!waited && pthread_cond_timedwait(&cv, &mu, &until) == 0)
-		;
-	waited_while_inside = waited;
+	waited_while_inside = exec_test_cond_wait_flag_ms(&mu, &cv, &waited, 200);
 	pthread_mutex_unlock(&mu);
 	exec_call_guard_leave(g);
 	return NULL;

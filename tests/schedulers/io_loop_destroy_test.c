@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -36,19 +35,10 @@ ssize_t write(int fd, const void *buf, size_t n)
 	if (!hold_next_write)
 		return rc;
 	hold_next_write = false;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += 200 * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&mu);
 	held = true;
 	pthread_cond_broadcast(&cv);
-	while (!destroyed && pthread_cond_timedwait(&cv, &mu, &until) == 0)
-		;
-	destroyed_while_held = destroyed;
+	destroyed_while_held = exec_test_cond_wait_flag_ms(&mu, &cv, &destroyed, 200);
 	pthread_mutex_unlock(&mu);
 	return rc;
 }
