@@ -99,6 +99,8 @@ struct exec_io_loop {
 	exec_task *head, *tail; /* ready FIFO */
 	size_t inflight;        /* requests + cancels in the kernel */
 	unsigned busy_rounds;
+	int64_t busy_poll_ns;   /* options.busy_poll_ns (io_uring only) */
+	bool worked;            /* the last iteration ran callbacks */
 	bool enabled;           /* io_uring rings enabled (R_DISABLED) */
 	bool wake_armed;        /* the eventfd read is in the ring */
 	/* Shared. */

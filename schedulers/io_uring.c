@@ -467,7 +467,23 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 	};
 	int rc = -EINVAL;
 	unsigned used = 0;
-	for (size_t i = si ? 0 : 2; i < sizeof sets / sizeof sets[0]; i++) {
+	/* Busy polling watches IORING_SQ_TASKRUN, which the kernel sets
+	 * (with TASKRUN_FLAG) when deferred completion work is pending. */
+	if (si && o && o->busy_poll_ns > 0) {
+		struct io_uring_params p;
+		memset(&p, 0, sizeof p);
+		p.flags = sets[0] | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE |
+			  IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = entries * 4;
+		if (io_uring_queue_init_params(entries, &loop->ring, &p) == 0) {
+			used = sets[0] | IORING_SETUP_TASKRUN_FLAG;
+			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+			loop->features.sq_entries = p.sq_entries;
+			loop->features.cq_entries = p.cq_entries;
+			rc = 0;
+		}
+	}
+	for (size_t i = si ? 0 : 2; rc != 0 && i < sizeof sets / sizeof sets[0]; i++) {
 		struct io_uring_params p;
 		memset(&p, 0, sizeof p);
 		p.flags = sets[i] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
@@ -492,6 +508,7 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 	loop->features.single_issuer = used & IORING_SETUP_SINGLE_ISSUER;
 	loop->features.defer_taskrun = used & IORING_SETUP_DEFER_TASKRUN;
 	loop->features.coop_taskrun = used & IORING_SETUP_COOP_TASKRUN;
+	loop->features.taskrun_flag = used & IORING_SETUP_TASKRUN_FLAG;
 	loop->enabled = !(used & IORING_SETUP_R_DISABLED);
 	struct io_uring_probe *pr = io_uring_get_probe_ring(&loop->ring);
 	if (pr) {
@@ -541,9 +558,10 @@ int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts)
 	rc = -ENOSYS;
 	if (want != EXEC_IO_BACKEND_EPOLL) {
 		rc = uring_init(loop, opts);
-		if (rc == 0)
+		if (rc == 0) {
 			loop->backend = EXEC_IO_BACKEND_URING;
-		else if (want == EXEC_IO_BACKEND_URING ||
+			loop->busy_poll_ns = opts ? opts->busy_poll_ns : 0;
+		} else if (want == EXEC_IO_BACKEND_URING ||
 			 (rc != -EPERM && rc != -ENOSYS && rc != -EACCES))
 			goto fail_fd;
 	}
@@ -700,6 +718,43 @@ static int wait_io(exec_io_loop *loop, int64_t timeout_ns)
 	return reap(loop);
 }
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* options.busy_poll_ns: watches the rings until a completion, a task from
+ * another thread, a stop, the next timer (next, -1: none) or the end of
+ * the poll. With TASKRUN_FLAG, pending completion work shows in the SQ
+ * flags and the watch is a memory read (queued submissions go in first);
+ * otherwise each round is an enter that runs it. Returns the callbacks
+ * run (0: nothing came). */
+static int busy_poll(exec_io_loop *loop, exec_time next)
+{
+	exec_time until = exec_clock_now() + loop->busy_poll_ns;
+	if (next >= 0 && next < until)
+		until = next;
+	for (;;) {
+		if (!loop->features.taskrun_flag || io_uring_sq_ready(&loop->ring) ||
+		    (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+			int rc = submit_pending(loop, true);
+			if (rc < 0)
+				return rc;
+		}
+		int n = reap(loop);
+		if (n)
+			return n;
+		if (AO_load(&loop->remote) || AO_load(&loop->stop) ||
+		    exec_clock_now() >= until)
+			return 0;
+		cpu_relax();
+	}
+}
+
 static int iteration(exec_io_loop *loop, bool block)
 {
 	int ran = 0;
@@ -734,7 +789,16 @@ static int iteration(exec_io_loop *loop, bool block)
 		} else {
 			rc = 0;
 		}
+		loop->worked = ran > 0 || rc > 0;
 		return rc < 0 ? rc : ran + rc;
+	}
+	/* Under load, poll briefly rather than sleep (options.busy_poll_ns);
+	 * once a poll found nothing, the next sleep is a plain one. */
+	if (loop->busy_poll_ns > 0 && loop->worked && loop->inflight) {
+		rc = busy_poll(loop, next);
+		loop->worked = rc != 0;
+		if (rc != 0)
+			return rc < 0 ? rc : ran + rc;
 	}
 	/* Nothing ready: sleep until I/O, a wake-up or the next timer. The
 	 * sleeping flag is published before the last look at the remote
@@ -751,6 +815,7 @@ static int iteration(exec_io_loop *loop, bool block)
 	}
 	rc = wait_io(loop, timeout);
 	AO_store_full(&loop->sleeping, 0);
+	loop->worked = rc > 0;
 	return rc < 0 ? rc : ran + rc;
 }
 

@@ -83,6 +83,19 @@ typedef struct exec_io_loop_options {
 	int64_t watchdog_ns;
 	exec_io_watchdog_fn watchdog_fn;
 	void *watchdog_ctx;
+	/* Busy polling (io_uring backend; 0: off): when the loop is about to
+	 * sleep with I/O in flight right after an iteration that did work, it
+	 * first watches the rings for up to busy_poll_ns (never past the next
+	 * timer). A loop that sleeps must be woken, and on a loaded server
+	 * the peer that completes its I/O pays for that wake-up (a remote
+	 * wake-up is an inter-processor interrupt on the peer's CPU); a loop
+	 * that polls briefly under load is not asleep when the next request
+	 * comes. Costs up to busy_poll_ns of CPU per idle gap (the time shows
+	 * as the loop's CPU time); an idle loop polls once and then sleeps.
+	 * With it the ring also asks for IORING_SETUP_TASKRUN_FLAG
+	 * (features.taskrun_flag), so polling reads shared memory and makes a
+	 * system call only when completion work is pending. */
+	int64_t busy_poll_ns;
 } exec_io_loop_options;
 
 /* What the loop got from the kernel (all false on the epoll backend,
@@ -97,6 +110,7 @@ typedef struct exec_io_features {
 	bool buf_ring;         /* provided buffer rings */
 	bool msg_ring;         /* IORING_OP_MSG_RING */
 	bool async_cancel_fd;  /* cancel by fd / all (5.19+) */
+	bool taskrun_flag;     /* IORING_SETUP_TASKRUN_FLAG (busy_poll_ns) */
 	unsigned sq_entries, cq_entries;
 } exec_io_features;
 
