@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int exec_connect(const exec_sender *s, void *storage, exec_receiver *r)
 {
@@ -36,12 +37,16 @@ void *exec_sender_new(const exec_sender_ops *ops, size_t size)
 {
 	if (size < sizeof(exec_sender))
 		size = sizeof(exec_sender);
-	exec_sender *s = calloc(1, size);
+	/* malloc, not calloc: glibc's calloc bypasses the per-thread cache,
+	 * and senders built per request (a send per echo) are freed and
+	 * built again at once (callgrind, examples/echo_server: about 230 ->
+	 * 40 instructions a build). The header is assigned and only the rest
+	 * cleared, or GCC folds malloc + memset back into calloc. */
+	exec_sender *s = malloc(size);
 	if (!s)
 		return NULL;
-	s->ops = ops;
-	s->refs = 1;
-	s->op_align = EXEC_OP_ALIGN;
+	*s = (exec_sender){.ops = ops, .refs = 1, .op_align = EXEC_OP_ALIGN};
+	memset((char *)s + sizeof *s, 0, size - sizeof *s);
 	return s;
 }
 
