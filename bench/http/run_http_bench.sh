@@ -4,10 +4,14 @@
 #
 #   bench/http/run_http_bench.sh [--json] [--server PATH] [--duration 5s]
 #                                [--rounds 3] [--conns "100 1000"]
+#                                [--busy-poll-us 200]
 #
 # Installs nginx and wrk from Debian when missing. Starts nginx (one worker,
 # access log off, `return 200 "Hello, World!"`, its own config, pid and logs
-# in a temp dir) and cexec's http_server (--threads 1), each pinned to CPU 0,
+# in a temp dir) and cexec's http_server (--threads 1 --busy-poll-us N,
+# default 200: under load its loop polls up to N us before it sleeps, so
+# that wrk's CPU does not pay a cross-CPU wake-up for the next request; 0
+# turns it off; the polling is in its CPU figure), each pinned to CPU 0,
 # and loads each from CPU 1 with `wrk -t1 -cN -dD --latency`, alternating
 # nginx / cexec for every connection count, --rounds times. Prints requests/s,
 # p99 latency, server CPU microseconds per request (all the server's
@@ -26,10 +30,11 @@ SERVER=${CEXEC_HTTP_SERVER:-}
 DURATION=5s
 ROUNDS=3
 CONNS="100 1000"
+BUSY_POLL_US=200
 NGINX_PORT=${NGINX_PORT:-18080}
 CEXEC_PORT=${CEXEC_PORT:-18081}
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) JSON=1 ;;
@@ -37,6 +42,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --conns) CONNS=$2; shift ;;
+    --busy-poll-us) BUSY_POLL_US=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -154,11 +160,21 @@ say "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$NGINX_PORT (p
 
 HAVE_CEXEC=0
 if [ -n "$SERVER" ]; then
-  $PIN_SERVER "$SERVER" --port "$CEXEC_PORT" --threads 1 >"$TMP/cexec.log" 2>&1 &
+  $PIN_SERVER "$SERVER" --port "$CEXEC_PORT" --threads 1 --busy-poll-us "$BUSY_POLL_US" \
+    >"$TMP/cexec.log" 2>&1 &
   PIDS+=($!)
   if wait_port "$CEXEC_PORT" 10; then
     HAVE_CEXEC=1
     say "cexec $SERVER on 127.0.0.1:$CEXEC_PORT (pid ${PIDS[1]}, CPU 0)"
+    for ((i = 0; i < 40; i++)); do
+      [ -s "$TMP/cexec.log" ] && break
+      sleep 0.05
+    done
+    say "  --threads 1 --busy-poll-us $BUSY_POLL_US ($(head -1 "$TMP/cexec.log" | sed 's/.*(//; s/)$//'))"
+    if [ "$BUSY_POLL_US" != 0 ]; then
+      say "  (busy poll: under load the loop polls up to $BUSY_POLL_US us before it sleeps;"
+      say "   the polling counts in cexec's cpu us/req)"
+    fi
   else
     say "cexec http_server did not start:"
     cat "$TMP/cexec.log" >&2 || true
@@ -268,6 +284,9 @@ if [ $JSON -eq 0 ]; then
   echo "(ratio: of the medians; paired: median of each round's cexec / nginx)"
   printf '%-6s %14s %14s %8s %8s %10s %10s %8s %10s %10s %8s\n' conns "nginx req/s" \
     "cexec req/s" ratio paired "nginx p99" "cexec p99" ratio "nginx cpu" "cexec cpu" ratio
+fi
+if [ $JSON -eq 1 ] && [ $HAVE_CEXEC -eq 1 ]; then
+  printf '{"name":"http_cexec_busy_poll_us","value":%s,"unit":"us","ratio":null,"baseline":null}\n' "$BUSY_POLL_US"
 fi
 for c in $CONNS; do
   n_rps=$(echo "${RPS[nginx,$c]}" | median)

@@ -2,7 +2,8 @@
  *
  *   http_server [--port P] [--threads N] [--idle-timeout MS]
  *               [--request-timeout MS] [--max-conns M] [--max-seconds S]
- *               [--debug] [--watchdog-ms MS] [--self-test]
+ *               [--debug] [--watchdog-ms MS] [--busy-poll-us US]
+ *               [--self-test]
  *
  * One exec_io_loop per thread (schedulers/io_loop_group.h), each with its
  * own SO_REUSEPORT listener on 127.0.0.1:P and a multishot accept. GET or
@@ -38,6 +39,14 @@
  * Shutdown: SIGINT / SIGTERM / --max-seconds, or the end of --self-test:
  * each loop stops its accept and every connection's operation, frees each
  * connection as its operation completes, and stops once none is left.
+ *
+ * --busy-poll-us US (default 0: off): under load, each loop polls its ring
+ * for up to US microseconds before it sleeps (exec_io_loop_options.
+ * busy_poll_ns, io_uring only). A sleeping loop is woken by the CPU that
+ * delivers the next request - on loopback, the client's - and that
+ * wake-up (an inter-processor interrupt) costs that CPU more than the
+ * request itself when the loop sleeps between bursts. The polling time
+ * counts as the server's CPU time; an idle server polls once and sleeps.
  *
  * Debugging: --debug turns on the in-flight registry (exec/debug.h) and
  * `kill -USR1 <pid>` prints every operation in flight (accepts, receives,
@@ -81,6 +90,7 @@ struct options {
 	bool self_test;
 	bool debug;      /* in-flight registry on; SIGUSR1 dumps it */
 	int watchdog_ms; /* 0: off */
+	int busy_poll_us; /* 0: off */
 };
 
 struct worker;
@@ -522,7 +532,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: http_server [--port P] [--threads N] [--idle-timeout MS]\n"
 		   "                   [--request-timeout MS] [--max-conns M]\n"
 		   "                   [--max-seconds S] [--debug] [--watchdog-ms MS]\n"
-		   "                   [--self-test]\n");
+		   "                   [--busy-poll-us US] [--self-test]\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -537,6 +547,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"self-test", no_argument, NULL, 'T'},
 		{"debug", no_argument, NULL, 'D'},
 		{"watchdog-ms", required_argument, NULL, 'W'},
+		{"busy-poll-us", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -554,6 +565,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'T': o->self_test = true; break;
 		case 'D': o->debug = true; break;
 		case 'W': o->watchdog_ms = atoi(optarg); break;
+		case 'B': o->busy_poll_us = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -575,7 +587,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		o->request_ms = 10000;
 	if (o->port < 0 || o->port > 65535 || o->threads > 256 || o->idle_ms <= 0 ||
 	    o->request_ms <= 0 || o->max_conns <= 0 || o->max_seconds < 0 ||
-	    o->watchdog_ms < 0) {
+	    o->watchdog_ms < 0 || o->busy_poll_us < 0 || o->busy_poll_us > 1000000) {
 		usage(stderr);
 		return -1;
 	}
@@ -627,6 +639,7 @@ int main(int argc, char **argv)
 		exec_debug_enable(true);
 	exec_io_loop_options lopts = {0};
 	lopts.watchdog_ns = (int64_t)srv.opt.watchdog_ms * EXEC_NS_PER_MS;
+	lopts.busy_poll_ns = (int64_t)srv.opt.busy_poll_us * 1000;
 	exec_io_loop_group *group;
 	int rc = exec_io_loop_group_start(&group, srv.n, &lopts, worker_setup, &srv);
 	if (rc < 0) {
@@ -642,9 +655,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "http_server: setup: %s\n", strerror(-srv.setup_error));
 		status = 1;
 	} else {
-		printf("listening on 127.0.0.1:%u (%u thread%s, %s)\n", srv.port, srv.n,
-		       srv.n == 1 ? "" : "s",
-		       exec_io_loop_backend_name(srv.workers[0].loop));
+		const exec_io_features *f = exec_io_loop_features(srv.workers[0].loop);
+		printf("listening on 127.0.0.1:%u (%u thread%s, %s, busy poll %s%d us)\n",
+		       srv.port, srv.n, srv.n == 1 ? "" : "s",
+		       exec_io_loop_backend_name(srv.workers[0].loop),
+		       srv.opt.busy_poll_us && !f->taskrun_flag ? "by enter, " : "",
+		       exec_io_loop_backend(srv.workers[0].loop) == EXEC_IO_BACKEND_URING
+			       ? srv.opt.busy_poll_us
+			       : 0);
 		fflush(stdout);
 		if (srv.opt.self_test) {
 			int failed = http_selftest_run(srv.port, srv.opt.idle_ms);
