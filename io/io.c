@@ -42,8 +42,9 @@ typedef struct io_sender {
 
 /* What a completion touches comes first, next to the request: with ten
  * thousand connections the op states are cold, and a multishot recv's
- * completion reads no more than these lines (not the sender: mode and
- * the callback are copied in). */
+ * completion reads no more than these lines. Connect copies everything
+ * the operation needs out of the sender, which is never read again: the
+ * sender may be freed as soon as connect returned (io.h). */
 typedef struct io_op {
 	exec_op op;
 	io_req req;
@@ -53,8 +54,17 @@ typedef struct io_op {
 	AO_t stop_posted;
 	uint32_t cflags;
 	union {
-		size_t moved; /* M_EXACT */
-		struct {      /* M_MULTI_RECV */
+		struct { /* M_EXACT */
+			size_t moved;
+			char *base;   /* the sender's buffer, length and offset */
+			size_t len;
+			uint64_t off;
+		} ex;
+		struct { /* M_MULTI_ACCEPT */
+			exec_io_accept_fn fn;
+			void *ctx;
+		} acc;
+		struct { /* M_MULTI_RECV */
 			exec_io_recv_fn fn;
 			void *ctx;
 			io_buf_waiter waiter; /* on the ring after ENOBUFS */
@@ -63,7 +73,7 @@ typedef struct io_op {
 		} mr;
 	} u;
 	exec_receiver *r;
-	const io_sender *s;
+	exec_io_loop *loop;
 	exec_task task;
 	exec_stop_callback stop_cb;
 	exec_debug_op dbg; /* in-flight registry entry (exec/debug.h) */
@@ -78,7 +88,7 @@ static void cancel_task(exec_task *t, int status)
 	o->cancel_ran = true;
 	if (o->op_pending) {
 		o->cancel_pending = true;
-		exec_io_loop_cancel_req_(o->s->loop, &o->req);
+		exec_io_loop_cancel_req_(o->loop, &o->req);
 		return;
 	}
 	if (o->mode == M_MULTI_RECV && o->u.mr.waiting) {
@@ -93,7 +103,7 @@ static void on_stop(exec_stop_callback *cb)
 {
 	io_op *o = EXEC_CONTAINER_OF(cb, io_op, stop_cb);
 	AO_store_release(&o->stop_posted, 1);
-	exec_scheduler_submit(&o->s->loop->sched, &o->task);
+	exec_scheduler_submit(&o->loop->sched, &o->task);
 }
 
 static void on_cancel_cqe(io_req *q, int32_t res, uint32_t cflags)
@@ -113,7 +123,7 @@ static bool stop_seen(io_op *o)
 static void resubmit(io_op *o)
 {
 	o->op_pending = true;
-	exec_io_loop_submit_req_(o->s->loop, &o->req);
+	exec_io_loop_submit_req_(o->loop, &o->req);
 }
 
 static char *ring_buf(const exec_io_buf_ring *ring, uint32_t cflags)
@@ -185,26 +195,24 @@ static bool mr_cqe(io_op *o, int32_t *resp, uint32_t cflags)
 static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 {
 	io_op *o = EXEC_CONTAINER_OF(q, io_op, req);
-	const io_sender *s;
 	switch (o->mode) {
 	case M_EXACT:
-		s = o->s;
 		if (res > 0) {
-			o->u.moved += (size_t)res;
-			size_t len = s->tmpl.len;
-			if (o->u.moved < len && !stop_seen(o)) {
-				q->addr = (char *)s->tmpl.addr + o->u.moved;
-				q->len = (uint32_t)(len - o->u.moved);
-				if (s->tmpl.off != (uint64_t)-1)
-					q->off = s->tmpl.off + o->u.moved;
+			o->u.ex.moved += (size_t)res;
+			size_t len = o->u.ex.len;
+			if (o->u.ex.moved < len && !stop_seen(o)) {
+				q->addr = o->u.ex.base + o->u.ex.moved;
+				q->len = (uint32_t)(len - o->u.ex.moved);
+				if (o->u.ex.off != (uint64_t)-1)
+					q->off = o->u.ex.off + o->u.ex.moved;
 				resubmit(o);
 				return;
 			}
 			/* Stopped between pieces: report stopped. */
-			res = o->u.moved >= len ? (int32_t)len : -ECANCELED;
+			res = o->u.ex.moved >= len ? (int32_t)len : -ECANCELED;
 		} else if (res == 0) {
 			/* End of file / peer closed before len bytes. */
-			res = s->tmpl.kind == IOQ_READ ? -EPIPE : -EIO;
+			res = q->kind == IOQ_READ ? -EPIPE : -EIO;
 		} else if (res == -EINTR || res == -EAGAIN) {
 			if (!stop_seen(o)) {
 				resubmit(o);
@@ -213,11 +221,10 @@ static void on_cqe(io_req *q, int32_t res, uint32_t cflags)
 		}
 		break;
 	case M_MULTI_ACCEPT:
-		s = o->s;
 		if (res < 0 && (cflags & IORING_CQE_F_MORE))
 			return; /* a failed attempt; the request stays armed */
 		if (res >= 0) {
-			s->fn.accept_fn(s->fn_ctx, res);
+			o->u.acc.fn(o->u.acc.ctx, res);
 			if (cflags & IORING_CQE_F_MORE)
 				return;
 			if (!stop_seen(o)) {
@@ -302,25 +309,14 @@ static void begin(io_op *o)
 		exec_set_stopped(o->r);
 		return;
 	}
-	const io_sender *s = o->s;
-	if (s->mode == M_EXACT && s->tmpl.len == 0) {
+	if (o->mode == M_EXACT && o->u.ex.len == 0) {
 		exec_value v = exec_value_i64(0);
 		exec_set_value(o->r, &v, 1);
 		return;
 	}
-	o->req = s->tmpl;
-	o->req.done = on_cqe;
-	o->req.cancel_done = on_cancel_cqe;
 	AO_store(&o->stop_posted, 0);
-	if (s->mode == M_MULTI_RECV) {
-		o->u.mr.fn = s->fn.recv_fn;
-		o->u.mr.ctx = s->fn_ctx;
-		o->u.mr.waiting = false;
-		o->u.mr.waiter.next = o->u.mr.waiter.prev = NULL;
-		o->u.mr.arm_gen = s->tmpl.ring->recycled;
-	} else {
-		o->u.moved = 0;
-	}
+	if (o->mode == M_MULTI_RECV)
+		o->u.mr.arm_gen = o->req.ring->recycled;
 	o->res = 0;
 	o->cflags = 0;
 	o->cancel_ran = o->cancel_pending = false;
@@ -330,13 +326,13 @@ static void begin(io_op *o)
 	o->op_pending = true;
 	o->dbg.registered = false;
 	if (exec_debug_enabled())
-		exec_debug_op_begin(&o->dbg, exec_io_kind_name_(s->tmpl.kind), "io_loop",
-				    exec_io_loop_backend_name(s->loop), s->loop,
-				    s->tmpl.fd);
+		exec_debug_op_begin(&o->dbg, exec_io_kind_name_(o->req.kind), "io_loop",
+				    exec_io_loop_backend_name(o->loop), o->loop,
+				    o->req.fd);
 	/* May run on_stop at once (stop raced in): cancel_task then finds
 	 * the request in flight and cancels it. */
 	exec_stop_callback_register(&o->stop_cb, tok, on_stop);
-	exec_io_loop_submit_req_(s->loop, &o->req);
+	exec_io_loop_submit_req_(o->loop, &o->req);
 }
 
 static void remote_begin(exec_task *t, int status)
@@ -351,7 +347,7 @@ static void remote_begin(exec_task *t, int status)
 static void io_start(exec_op *op)
 {
 	io_op *o = (io_op *)op;
-	exec_io_loop *loop = o->s->loop;
+	exec_io_loop *loop = o->loop;
 	if (exec_io_loop_on_thread(loop)) {
 		begin(o);
 		return;
@@ -364,10 +360,34 @@ static void io_start(exec_op *op)
 static int io_connect(const exec_sender *sb, exec_op *op, exec_receiver *r)
 {
 	io_op *o = (io_op *)op;
+	const io_sender *s = (const io_sender *)sb;
 	o->op.start = io_start;
 	o->r = r;
-	o->s = (const io_sender *)sb;
-	o->mode = o->s->mode;
+	o->loop = s->loop;
+	o->mode = s->mode;
+	o->req = s->tmpl;
+	o->req.done = on_cqe;
+	o->req.cancel_done = on_cancel_cqe;
+	switch (s->mode) {
+	case M_EXACT:
+		o->u.ex.moved = 0;
+		o->u.ex.base = s->tmpl.addr;
+		o->u.ex.len = s->tmpl.len;
+		o->u.ex.off = s->tmpl.off;
+		break;
+	case M_MULTI_ACCEPT:
+		o->u.acc.fn = s->fn.accept_fn;
+		o->u.acc.ctx = s->fn_ctx;
+		break;
+	case M_MULTI_RECV:
+		o->u.mr.fn = s->fn.recv_fn;
+		o->u.mr.ctx = s->fn_ctx;
+		o->u.mr.waiting = false;
+		o->u.mr.waiter.next = o->u.mr.waiter.prev = NULL;
+		break;
+	default:
+		break;
+	}
 	return 0;
 }
 

@@ -6,6 +6,11 @@
  * may be connected many times, but the buffers and fds it names are the
  * same each time. Connect and start allocate nothing: the operation state
  * is the io_uring request itself (its address is the user_data).
+ * Connect copies what the operation needs out of the sender, so - unlike
+ * senders in general - an I/O sender may be freed as soon as connect
+ * returned, except exec_io_connect, exec_io_openat and exec_io_statx
+ * (their address / path live in the sender). A server need not keep a
+ * connection's senders while its operations run.
  *
  * Completion (always on the loop thread):
  *   value    one i64: the result (bytes transferred, the new fd, 0 ...);
