@@ -24,9 +24,11 @@
  * --recv multishot (the default) runs one exec_io_recv_multishot per
  * connection (IORING_RECV_MULTISHOT where the kernel has it: one armed
  * request per connection instead of a recv submitted per round; pieces are
- * echoed in order by send_all, whose op state comes from a per-loop free
- * list, so an idle connection holds only the recv's); --recv single
- * submits an exec_io_recv_provided per round instead.
+ * echoed in order by send_all, whose op state comes from a per-loop slab
+ * given back to the system after 100 ms without sends, so an idle
+ * connection holds only its own state and the recv's op; the senders are
+ * freed once connected); --recv single submits an exec_io_recv_provided
+ * per round instead.
  *
  * Robustness: at most --max-conns connections at once (one over the bound
  * is accepted and closed at once); EMFILE / ENFILE (or ENOMEM / ENOBUFS) on
@@ -73,6 +75,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -130,8 +133,7 @@ typedef struct server_loop {
 	echo_conn_op *nobuf, *nobuf_tail; /* FIFO: found the ring empty */
 	size_t child_cap;       /* storage for a connection's child operation */
 	size_t child_align;
-	void *send_free;        /* --recv multishot: send op blocks not in use */
-	unsigned send_blocks;   /* allocated, at most SEND_BLOCKS */
+	struct send_slab *slab; /* --recv multishot: the sends' op states */
 	echo_conn_op *send_wait, *send_wait_tail; /* FIFO: waiting for a block */
 	AO_t inflight_sample;   /* exec_io_loop_inflight, read by a task */
 	AO_t sampled;           /* samples taken so far */
@@ -141,6 +143,11 @@ typedef struct server_loop {
 	exec_sender *accept_s, *pause_s;
 	void *accept_op, *pause_op;
 	loop_rcv accept_rcv, pause_rcv;
+	/* the send slab's idle timer (see send_slab) */
+	exec_sender *idle_s;
+	void *idle_op;
+	loop_rcv idle_rcv;
+	bool idle_armed;
 } server_loop;
 
 static void loop_maybe_drained(server_loop *sl);
@@ -206,33 +213,141 @@ static bool echo_conn_multishot(const server_loop *sl)
 
 /* --recv multishot: the recv runs for the whole connection in the op's
  * child storage; a send runs beside it only while there is something to
- * echo, in a block from the loop's free list, so an idle connection holds
- * one child operation, not two. At most SEND_BLOCKS blocks per loop: a
- * burst of sends (every connection's first echo at once) would otherwise
- * leave a block per connection in the heap; beyond it a connection waits
- * (send_wait) for the next send to complete - loopback sends complete
- * within an iteration, so the wait is short. */
-enum { SEND_BLOCKS = 128 };
+ * echo, in a block of the loop's send slab, so an idle connection holds
+ * one child operation, not two.
+ *
+ * The slab: SEND_BLOCKS blocks in one anonymous mapping, handed out
+ * lowest first and touched only when first used. It holds what is in
+ * flight - a burst of sends (every connection's first echo at once)
+ * takes as many blocks as sends went out in one loop iteration - and
+ * beyond SEND_BLOCKS a connection waits (send_wait) for the next send to
+ * complete and hand its block over (loopback sends complete within an
+ * iteration, so the wait is short). Once no send has run for
+ * SEND_IDLE_TICKS ticks of SEND_TICK_MS (100 ms) the slab's pages go back
+ * to the system (MADV_DONTNEED), so after a burst the idle server holds
+ * the connections' memory only. The tick runs only while the slab holds
+ * pages and no send is in flight. The free list lives outside the
+ * blocks, which a release zeroes. */
+enum { SEND_BLOCKS = 128, SEND_IDLE_TICKS = 4 };
+#define SEND_TICK_MS 25
 
+typedef struct send_slab {
+	unsigned char *base;
+	size_t block;            /* bytes per block (a multiple of 16) */
+	size_t bytes;            /* SEND_BLOCKS blocks, whole pages */
+	unsigned fresh;          /* blocks [fresh, SEND_BLOCKS) untouched */
+	unsigned nfree;          /* ids of blocks handed back (a stack) */
+	unsigned in_use;
+	unsigned quiet;          /* ticks in a row without a block taken */
+	bool taken;              /* a block was taken since the last tick */
+	uint8_t free_ids[SEND_BLOCKS];
+} send_slab;
+
+static int send_slab_create(server_loop *sl, size_t block)
+{
+	send_slab *sb = calloc(1, sizeof *sb);
+	if (!sb)
+		return -ENOMEM;
+	long page = sysconf(_SC_PAGESIZE);
+	sb->block = block;
+	sb->bytes = (SEND_BLOCKS * block + (size_t)page - 1) & ~((size_t)page - 1);
+	sb->base = mmap(NULL, sb->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (sb->base == MAP_FAILED) {
+		free(sb);
+		return -ENOMEM;
+	}
+	sl->slab = sb;
+	return 0;
+}
+
+static void send_slab_destroy(server_loop *sl)
+{
+	if (!sl->slab)
+		return;
+	munmap(sl->slab->base, sl->slab->bytes);
+	free(sl->slab);
+	sl->slab = NULL;
+}
+
+/* A free block, or NULL when all SEND_BLOCKS are in flight. */
 static void *send_block_get(server_loop *sl)
 {
-	void *b = sl->send_free;
-	if (b) {
-		memcpy(&sl->send_free, b, sizeof(void *));
-		return b;
-	}
-	if (sl->send_blocks >= SEND_BLOCKS)
+	send_slab *sb = sl->slab;
+	unsigned id;
+	if (sb->nfree)
+		id = sb->free_ids[--sb->nfree];
+	else if (sb->fresh < SEND_BLOCKS)
+		id = sb->fresh++;
+	else
 		return NULL;
-	b = aligned_alloc(16, sl->child_cap);
-	if (b)
-		sl->send_blocks++;
-	return b;
+	sb->in_use++;
+	sb->taken = true;
+	return sb->base + (size_t)id * sb->block;
 }
+
+static void send_idle_arm(server_loop *sl);
 
 static void send_block_put(server_loop *sl, void *b)
 {
-	memcpy(b, &sl->send_free, sizeof(void *));
-	sl->send_free = b;
+	send_slab *sb = sl->slab;
+	sb->free_ids[sb->nfree++] = (uint8_t)(((unsigned char *)b - sb->base) / sb->block);
+	if (--sb->in_use == 0 && !sl->idle_armed && !sl->stopping) {
+		sb->quiet = 0;
+		send_idle_arm(sl);
+	}
+}
+
+/* The idle tick: armed when the last send in flight completes, and again
+ * at each tick while none is in flight; SEND_IDLE_TICKS ticks in a row
+ * without a block taken release the slab's pages. */
+static void send_idle_arm(server_loop *sl)
+{
+	sl->slab->taken = false;
+	if (exec_connect(sl->idle_s, sl->idle_op, &sl->idle_rcv.base) < 0)
+		return; /* the pages stay: memory, not correctness */
+	sl->idle_armed = true;
+	exec_start(sl->idle_op);
+}
+
+static void idle_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	(void)v;
+	(void)n;
+	server_loop *sl = ((loop_rcv *)r)->sl;
+	send_slab *sb = sl->slab;
+	sl->idle_armed = false;
+	if (sl->stopping) {
+		loop_maybe_drained(sl);
+		return;
+	}
+	if (sb->in_use)
+		return; /* the last block handed back arms it again */
+	sb->quiet = sb->taken ? 0 : sb->quiet + 1;
+	if (sb->quiet < SEND_IDLE_TICKS) {
+		send_idle_arm(sl);
+		return;
+	}
+	if (sb->fresh) {
+		size_t used = ((size_t)sb->fresh * sb->block + (size_t)sysconf(_SC_PAGESIZE) - 1) &
+			      ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+		madvise(sb->base, used, MADV_DONTNEED);
+		sb->fresh = 0;
+		sb->nfree = 0;
+	}
+}
+
+static void idle_error(exec_receiver *r, int err)
+{
+	(void)err;
+	server_loop *sl = ((loop_rcv *)r)->sl;
+	sl->idle_armed = false;
+	loop_maybe_drained(sl);
+}
+
+static void idle_stopped(exec_receiver *r)
+{
+	idle_error(r, 0);
 }
 
 static void conn_recycle(server_loop *sl, void *buf);
@@ -293,6 +408,13 @@ static void conn_step(exec_task *t, int status)
 			conn_finish(c, EXEC_RESULT_ERROR, rc);
 		return;
 	}
+	if (c->state == CONN_SEND) {
+		/* A send is built per round and connected once: the op copied
+		 * what it needs (io.h), so the sender goes now - freed right
+		 * after it was allocated, it is the allocator's cheapest case. */
+		exec_sender_free(c->send_s);
+		c->send_s = NULL;
+	}
 	exec_start((exec_op *)c->child_op);
 }
 
@@ -348,7 +470,7 @@ static void ms_send_head(echo_conn_op *c)
 	if (!err) {
 		server_loop *sl = c->sl;
 		c->child_op = send_block_get(sl);
-		if (!c->child_op && sl->send_blocks >= SEND_BLOCKS) {
+		if (!c->child_op) {
 			/* Every block is in a send: the next one to complete
 			 * hands its block over (ms_sent). */
 			c->next_nobuf = NULL;
@@ -359,8 +481,6 @@ static void ms_send_head(echo_conn_op *c)
 			sl->send_wait_tail = c;
 			return;
 		}
-		if (!c->child_op)
-			err = -ENOMEM;
 	}
 	if (err) {
 		exec_sender_free(c->send_s);
@@ -391,7 +511,7 @@ static void ms_sent(echo_conn_op *c, int err, bool stopped)
 	} else if (block) {
 		send_block_put(sl, block);
 	}
-	exec_sender_free(c->send_s);
+	exec_sender_free(c->send_s); /* NULL unless it never started */
 	c->send_s = NULL;
 	c->sending = false;
 	exec_io_buf_ring_recycle(c->sl->ring, c->q[c->qhead].ptr);
@@ -494,6 +614,10 @@ static void ms_start(echo_conn_op *c)
 		conn_finish(c, EXEC_RESULT_ERROR, err);
 		return;
 	}
+	/* Connected once for the whole connection, and the op copied what it
+	 * needs (io.h): an idle connection does not keep the sender. */
+	exec_sender_free(c->recv_s);
+	c->recv_s = NULL;
 	exec_start((exec_op *)c->mr_op);
 }
 
@@ -816,12 +940,15 @@ static const exec_receiver_ops accept_rcv_ops = {accept_value, accept_error,
 						 accept_stopped, loop_rcv_env};
 static const exec_receiver_ops pause_rcv_ops = {pause_done, pause_error, pause_stopped,
 						loop_rcv_env};
+static const exec_receiver_ops idle_rcv_ops = {idle_value, idle_error, idle_stopped,
+					       loop_rcv_env};
 
 /* Once stopping and nothing of this loop is left: release the ring and the
  * listener, and count the loop as drained (main then stops the group). */
 static void loop_maybe_drained(server_loop *sl)
 {
-	if (!sl->stopping || sl->drained || sl->live > 0 || sl->accepting || sl->pausing)
+	if (!sl->stopping || sl->drained || sl->live > 0 || sl->accepting || sl->pausing ||
+	    sl->idle_armed)
 		return;
 	sl->drained = true;
 	/* The accept and the pause timer have completed: their senders and
@@ -835,11 +962,11 @@ static void loop_maybe_drained(server_loop *sl)
 	if (sl->ring)
 		exec_io_buf_ring_destroy(sl->ring);
 	sl->ring = NULL;
-	while (sl->send_free) {
-		void *b = send_block_get(sl);
-		free(b);
-	}
-	sl->send_blocks = 0;
+	send_slab_destroy(sl);
+	exec_sender_free(sl->idle_s);
+	free(sl->idle_op);
+	sl->idle_s = NULL;
+	sl->idle_op = NULL;
 	close(sl->lfd);
 	AO_fetch_and_add1_release(&g_stats.drained);
 }
@@ -909,8 +1036,13 @@ static void loop_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	}
 	if (sl->child_align > 16) /* conn_holder's op is 16-aligned */
 		die("child operation alignment", EINVAL);
-	/* A multiple of 16 for aligned_alloc (send_block_get). */
+	/* A multiple of 16: the send slab's blocks stay 16-aligned. */
 	sl->child_cap = (sl->child_cap + 15) & ~(size_t)15;
+	if (echo_conn_multishot(sl)) {
+		int rc = send_slab_create(sl, sl->child_cap);
+		if (rc < 0)
+			die("send slab", rc);
+	}
 	if (index == 0) {
 		const exec_io_features *f = exec_io_loop_features(loop);
 		printf("echo_server: backend=%s buffers=%s recv=%s multishot_accept=%d "
@@ -924,13 +1056,18 @@ static void loop_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	sl->accept_rcv.sl = sl;
 	sl->pause_rcv.base.ops = &pause_rcv_ops;
 	sl->pause_rcv.sl = sl;
+	sl->idle_rcv.base.ops = &idle_rcv_ops;
+	sl->idle_rcv.sl = sl;
 	sl->accept_s = exec_io_accept_multishot(loop, sl->lfd, SOCK_CLOEXEC, on_accept, sl);
 	sl->pause_s = exec_io_timeout(loop, 100 * EXEC_NS_PER_MS);
-	if (exec_sender_build_error(sl->accept_s) || exec_sender_build_error(sl->pause_s))
+	sl->idle_s = exec_io_timeout(loop, SEND_TICK_MS * EXEC_NS_PER_MS);
+	if (exec_sender_build_error(sl->accept_s) || exec_sender_build_error(sl->pause_s) ||
+	    exec_sender_build_error(sl->idle_s))
 		die("build accept", -ENOMEM);
 	sl->accept_op = aligned_alloc(64, (exec_sender_op_size(sl->accept_s) + 63) & ~(size_t)63);
 	sl->pause_op = aligned_alloc(64, (exec_sender_op_size(sl->pause_s) + 63) & ~(size_t)63);
-	if (!sl->accept_op || !sl->pause_op)
+	sl->idle_op = aligned_alloc(64, (exec_sender_op_size(sl->idle_s) + 63) & ~(size_t)63);
+	if (!sl->accept_op || !sl->pause_op || !sl->idle_op)
 		die("allocate", ENOMEM);
 	sl->stop_task.fn = loop_stop_task;
 	loop_start_accept(sl);
