@@ -4,14 +4,14 @@
 #
 #   bench/http/run_http_bench.sh [--json] [--server PATH] [--duration 5s]
 #                                [--rounds 3] [--conns "100 1000"]
-#                                [--busy-poll-us 200]
+#                                [--busy-poll-us 0]
 #
 # Installs nginx and wrk from Debian when missing. Starts nginx (one worker,
 # access log off, `return 200 "Hello, World!"`, its own config, pid and logs
 # in a temp dir) and cexec's http_server (--threads 1 --busy-poll-us N,
-# default 200: under load its loop polls up to N us before it sleeps, so
-# that wrk's CPU does not pay a cross-CPU wake-up for the next request; 0
-# turns it off; the polling is in its CPU figure), each pinned to CPU 0,
+# default 0: with N > 0, under load its loop polls up to N us before it
+# sleeps, so that wrk's CPU pays fewer cross-CPU wake-ups; the setting is
+# printed and the polling is in cexec's CPU figure), each pinned to CPU 0,
 # and loads each from CPU 1 with `wrk -t1 -cN -dD --latency`, alternating
 # nginx / cexec for every connection count, --rounds times. Prints requests/s,
 # p99 latency, server CPU microseconds per request (all the server's
@@ -30,7 +30,7 @@ SERVER=${CEXEC_HTTP_SERVER:-}
 DURATION=5s
 ROUNDS=3
 CONNS="100 1000"
-BUSY_POLL_US=200
+BUSY_POLL_US=0
 NGINX_PORT=${NGINX_PORT:-18080}
 CEXEC_PORT=${CEXEC_PORT:-18081}
 
