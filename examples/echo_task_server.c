@@ -1,4 +1,4 @@
-/* examples/echo_task_server.c - the TCP echo server of examples/echo_server,
+/* examples/echo_task_server.c - the TCP echo server of examples/echo/,
  * written as straight-line code: one fiber per connection.
  *
  *   echo_task_server [--port P] [--threads N] [--max-conns M]
