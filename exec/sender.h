@@ -11,7 +11,7 @@
  *   - exec_sender_free drops a reference; the last one frees the whole tree.
  *   - A built sender is immutable: it may be connected any number of times,
  *     from any number of threads at once. It must outlive every operation
- *     connected from it.
+ *     connected from it (most I/O senders excepted: io/io.h).
  *
  * Writing a sender: allocate it with exec_sender_new (the base struct first
  * in your own struct), set op_size / op_align / max_values, and provide
