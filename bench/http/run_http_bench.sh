@@ -4,14 +4,16 @@
 #
 #   bench/http/run_http_bench.sh [--json] [--server PATH] [--duration 5s]
 #                                [--rounds 3] [--conns "100 1000"]
-#                                [--busy-poll-us 0]
+#                                [--busy-poll-us 0] [--recv MODE]
 #
 # Installs nginx and wrk from Debian when missing. Starts nginx (one worker,
 # access log off, `return 200 "Hello, World!"`, its own config, pid and logs
 # in a temp dir) and cexec's http_server (--threads 1 --busy-poll-us N,
 # default 0: with N > 0, under load its loop polls up to N us before it
 # sleeps, so that wrk's CPU pays fewer cross-CPU wake-ups; the setting is
-# printed and the polling is in cexec's CPU figure), each pinned to CPU 0,
+# printed and the polling is in cexec's CPU figure; --recv MODE passes
+# http_server's --recv multishot|single, default the server's own; the
+# server's line prints the mode that runs), each pinned to CPU 0,
 # and loads each from CPU 1 with `wrk -t1 -cN -dD --latency`, alternating
 # nginx / cexec for every connection count, --rounds times. Prints requests/s,
 # p99 latency, server CPU microseconds per request (all the server's
@@ -31,10 +33,11 @@ DURATION=5s
 ROUNDS=3
 CONNS="100 1000"
 BUSY_POLL_US=0
+RECV=      # empty: the server's default; multishot or single
 NGINX_PORT=${NGINX_PORT:-18080}
 CEXEC_PORT=${CEXEC_PORT:-18081}
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) JSON=1 ;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --conns) CONNS=$2; shift ;;
     --busy-poll-us) BUSY_POLL_US=$2; shift ;;
+    --recv) RECV=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -161,6 +165,7 @@ say "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$NGINX_PORT (p
 HAVE_CEXEC=0
 if [ -n "$SERVER" ]; then
   $PIN_SERVER "$SERVER" --port "$CEXEC_PORT" --threads 1 --busy-poll-us "$BUSY_POLL_US" \
+    ${RECV:+--recv "$RECV"} \
     >"$TMP/cexec.log" 2>&1 &
   PIDS+=($!)
   if wait_port "$CEXEC_PORT" 10; then
@@ -170,7 +175,7 @@ if [ -n "$SERVER" ]; then
       [ -s "$TMP/cexec.log" ] && break
       sleep 0.05
     done
-    say "  --threads 1 --busy-poll-us $BUSY_POLL_US ($(head -1 "$TMP/cexec.log" | sed 's/.*(//; s/)$//'))"
+    say "  --threads 1 --busy-poll-us $BUSY_POLL_US${RECV:+ --recv $RECV} ($(head -1 "$TMP/cexec.log" | sed 's/.*(//; s/)$//'))"
     if [ "$BUSY_POLL_US" != 0 ]; then
       say "  (busy poll: under load the loop polls up to $BUSY_POLL_US us before it sleeps;"
       say "   the polling counts in cexec's cpu us/req)"

@@ -3,7 +3,8 @@
  *   http_server [--port P] [--threads N] [--idle-timeout MS]
  *               [--request-timeout MS] [--max-conns M] [--max-seconds S]
  *               [--debug] [--watchdog-ms MS] [--busy-poll-us US]
- *               [--self-test]
+ *               [--recv multishot|single] [--recv-buffers N]
+ *               [--recv-buffer-size B] [--self-test]
  *
  * One exec_io_loop per thread (schedulers/io_loop_group.h), each with its
  * own SO_REUSEPORT listener on 127.0.0.1:P and a multishot accept. GET or
@@ -14,10 +15,36 @@
  * holding a 4 KiB input buffer, the protocol state (parser + pending
  * responses), two senders built once (a recv into the input buffer, a
  * sendmsg of an iovec the connection points at its pending output before
- * each send) and the storage for the one operation in flight. Each round
- * reconnects one of the two into that storage: nothing is allocated per
+ * each send) and the storage for the operations in flight. Each round
+ * reconnects a sender into that storage: nothing is allocated per
  * request. Keep-alive and pipelining come from http_conn: a recv may bring
  * several requests; their responses go out in one send.
+ *
+ * Receiving, --recv multishot (the default where the kernel has
+ * IORING_RECV_MULTISHOT and buffer rings; else, and on epoll, single): one
+ * exec_io_recv_multishot per connection, armed at accept and kept for the
+ * connection's life on a provided-buffer ring per loop (--recv-buffers,
+ * default 1024, of --recv-buffer-size bytes, default 2048: c1000 has up to
+ * 1,000 pieces in one completion batch; when the ring runs dry the library
+ * re-arms after the next recycle). Each piece is appended to the input
+ * buffer and its ring buffer goes back at once, so an idle connection holds
+ * none. Pieces that come while a send is in flight (pipelining) queue there
+ * and are answered in order after it; past 4 KiB queued the buffer moves to
+ * the heap (up to 256 KiB) and the recv is paused (stopped through its own
+ * stop source), to be re-armed once the queue is answered - the flow
+ * control a single recv gets by leaving bytes in the socket. The end of
+ * stream closes after the queued requests are answered; an error closes.
+ * --recv single arms a fresh recv per request (io_uring adds and removes a
+ * poll entry on the socket's wait queue each time, on the server's CPU,
+ * while the client's CPU wakes it). Measured (bench/http, wrk -t1 on CPU 1,
+ * server on CPU 0, alternating in one run, 2026-11-23): wrk -c100, 5 rounds
+ * of 3 s, wrk's CPU per request (it runs at 100%, so 1/throughput): nginx
+ * 12.10, single 12.73, multishot 12.54 us (medians; multishot below single
+ * in 5 of 5 rounds); -c1000: 14.47 / 14.58 / 14.65 (no difference).
+ * run_http_bench.sh --rounds 3, one run per mode: paired cexec / nginx
+ * c100 0.981 (single) vs 1.008 (multishot), c1000 0.986 vs 1.036; server
+ * CPU per request 8.62 / 8.74 us (single) vs 8.27 / 8.58 (multishot). A
+ * small gain, within this machine's noise at c1000.
  *
  * Timeouts (stop tokens and timers): each connection owns a stop source
  * (the environment its operations see) and a timer task on its loop.
@@ -26,7 +53,11 @@
  * send in flight (it completes "stopped" after the kernel let go of the
  * buffer). Then: a request in progress gets 408 and the connection closes;
  * an idle keep-alive connection closes silently; a send that cannot finish
- * (a client that does not read) closes. --idle-timeout (default 60000 ms)
+ * (a client that does not read) closes. With --recv multishot the timer
+ * stops the recv (its own stop source) when no send is in flight, and
+ * input that arrived before the cancel is still answered, as with a single
+ * recv; a send or linger that times out closes, which stops both.
+ * --idle-timeout (default 60000 ms)
  * applies between requests, --request-timeout (default 10000 ms) while a
  * request or a response is under way.
  *
@@ -84,6 +115,7 @@
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES 65536
 #define ACCEPT_PAUSE_MS 100     /* after EMFILE / ENFILE */
+#define IN_BACKLOG_MAX (256 * 1024) /* --recv multishot: input queued while sending */
 
 struct options {
 	int port;
@@ -96,6 +128,9 @@ struct options {
 	bool debug;      /* in-flight registry on; SIGUSR1 dumps it */
 	int watchdog_ms; /* 0: off */
 	int busy_poll_us; /* 0: off */
+	bool recv_single;   /* --recv single: a recv per request */
+	int ring_bufs;      /* --recv-buffers: per loop, a power of two */
+	int ring_buf_size;  /* --recv-buffer-size: bytes each */
 };
 
 struct worker;
@@ -108,20 +143,31 @@ struct conn {
 	enum conn_io io;     /* the operation in flight */
 	bool timed_out;      /* the timer requested stop */
 	bool timer_armed;    /* the timer task is with the loop */
-	bool dead;           /* closed; freed once op and timer are back */
+	bool dead;           /* closed; freed once ops and timer are back */
+	bool multishot;      /* receives with a multishot recv (mr_op) */
+	bool mr_active;      /* the multishot recv is in flight */
+	bool mr_paused;      /* its stop was requested: input backlog */
+	bool eof;            /* the peer closed its side (multishot) */
+	bool lingering;      /* closing: draining input (multishot) */
 	size_t lingered;     /* bytes drained while lingering */
 	exec_time deadline;  /* when the current phase times out */
 	exec_stop_source stop;
 	exec_task timer;
 	exec_receiver rcv;
 	exec_env env;
+	exec_stop_source rstop; /* the multishot recv's: a pause stops it alone */
+	exec_receiver mrcv;
+	exec_env renv;
 	exec_sender *recv_s; /* recv(fd, in, IN_CAP) */
 	exec_sender *send_s; /* sendmsg(fd, &msg): msg -> iov -> http.out */
 	struct msghdr msg;
 	struct iovec iov;
 	struct conn *prev, *next;
-	size_t in_off, in_len;
+	size_t in_off, in_len; /* pending input: inp[in_off, in_len) */
+	size_t in_cap;
+	char *inp;           /* in, or a larger malloc'd backlog (multishot) */
 	alignas(16) unsigned char op[OP_CAP];
+	alignas(16) unsigned char mr_op[OP_CAP]; /* the multishot recv's */
 	char in[IN_CAP];
 	struct http_conn http;
 };
@@ -134,6 +180,7 @@ struct worker {
 	exec_scheduler *sched;
 	int listen_fd;
 	exec_sender *accept_s;
+	exec_io_buf_ring *ring; /* NULL: --recv single */
 	exec_receiver accept_rcv;
 	exec_env accept_env;
 	exec_stop_source accept_stop;
@@ -168,9 +215,13 @@ static void worker_maybe_done(struct worker *w);
 
 static void conn_maybe_free(struct conn *c)
 {
-	if (!c->dead || c->timer_armed || c->io != IO_NONE)
+	if (!c->dead || c->timer_armed || c->io != IO_NONE || c->mr_active)
 		return;
 	struct worker *w = c->w;
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->inp != c->in)
+		free(c->inp);
 	exec_sender_free(c->recv_s);
 	exec_sender_free(c->send_s);
 	free(c);
@@ -193,6 +244,17 @@ static void conn_timer_fired(exec_task *t, int status)
 		return;
 	}
 	c->timed_out = true;
+	if (c->multishot) {
+		/* A send or linger that timed out closes. Else the recv is
+		 * cancelled, and conn_mr_ended decides: input that arrived
+		 * before the cancel is still answered, as with a single recv. */
+		if (c->io != IO_NONE || c->lingering || c->eof || !c->mr_active) {
+			conn_close(c);
+			return;
+		}
+		exec_stop_source_request(&c->rstop);
+		return;
+	}
 	exec_stop_source_request(&c->stop); /* cancels the op in flight */
 }
 
@@ -207,6 +269,16 @@ static void conn_set_deadline(struct conn *c, int ms)
 }
 
 /* ---- the connection's receiver ------------------------------------------- */
+
+/* An op of c completed and c must close: closes it, or frees it when it
+ * was closed already and this was the last op (--recv multishot has two). */
+static void conn_end(struct conn *c)
+{
+	if (c->dead)
+		conn_maybe_free(c);
+	else
+		conn_close(c);
+}
 
 static void conn_start(struct conn *c, exec_sender *s, enum conn_io io)
 {
@@ -234,6 +306,10 @@ static void conn_on_value(exec_receiver *r, const exec_value *v, size_t n)
 	int64_t res = n ? exec_value_as_i64(&v[0]) : 0;
 	enum conn_io io = c->io;
 	c->io = IO_NONE;
+	if (c->dead) { /* --recv multishot: closed while this op ran */
+		conn_maybe_free(c);
+		return;
+	}
 	switch (io) {
 	case IO_RECV:
 		if (res <= 0) { /* the peer closed */
@@ -269,7 +345,7 @@ static void conn_on_error(exec_receiver *r, int err)
 	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, rcv);
 	(void)err; /* -ECONNRESET, -EPIPE ...: this connection only */
 	c->io = IO_NONE;
-	conn_close(c);
+	conn_end(c);
 }
 
 static void conn_on_stopped(exec_receiver *r)
@@ -277,8 +353,10 @@ static void conn_on_stopped(exec_receiver *r)
 	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, rcv);
 	enum conn_io io = c->io;
 	c->io = IO_NONE;
-	if (io != IO_RECV || c->w->stopping) {
-		conn_close(c); /* a send or linger that timed out, or shutdown */
+	if (io != IO_RECV || c->w->stopping || c->dead) {
+		/* A send or linger that timed out, shutdown, or (multishot)
+		 * the connection closed while this op ran. */
+		conn_end(c);
 		return;
 	}
 	/* A receive timed out: 408 for a request in progress, nothing for an
@@ -303,12 +381,167 @@ static const exec_receiver_ops conn_rcv_ops = {
 	.get_env = conn_get_env,
 };
 
+/* ---- --recv multishot ---------------------------------------------------- */
+
+/* Appends a received piece to the pending input (the parser's buffer).
+ * While a send is in flight pieces queue here; past IN_CAP the buffer
+ * moves to the heap (and the recv is paused), up to IN_BACKLOG_MAX.
+ * Returns false past that. */
+static bool conn_append(struct conn *c, const void *buf, size_t len)
+{
+	size_t pending = c->in_len - c->in_off;
+	if (c->in_len + len > c->in_cap && c->in_off > 0) {
+		memmove(c->inp, c->inp + c->in_off, pending);
+		c->in_off = 0;
+		c->in_len = pending;
+	}
+	if (pending + len > c->in_cap) {
+		size_t cap = c->in_cap * 2 > pending + len ? c->in_cap * 2 : pending + len;
+		if (cap > IN_BACKLOG_MAX)
+			return false;
+		char *p = malloc(cap);
+		if (!p)
+			return false;
+		memcpy(p, c->inp, pending);
+		if (c->inp != c->in)
+			free(c->inp);
+		c->inp = p;
+		c->in_cap = cap;
+	}
+	memcpy(c->inp + c->in_len, buf, len);
+	c->in_len += len;
+	return true;
+}
+
+/* exec_io_recv_multishot's callback (loop thread): a piece of input in a
+ * ring buffer, which goes back to the ring at once. */
+static void conn_piece(void *ctx, void *buf, size_t len)
+{
+	struct conn *c = ctx;
+	exec_io_buf_ring *ring = c->w->ring;
+	if (c->dead || c->lingering || http_conn_closing(&c->http)) {
+		/* Closing: the parser would discard it; count it if lingering. */
+		exec_io_buf_ring_recycle(ring, buf);
+		c->lingered += len;
+		if (c->lingering && c->lingered > LINGER_MAX_BYTES)
+			conn_close(c);
+		return;
+	}
+	bool ok = conn_append(c, buf, len);
+	exec_io_buf_ring_recycle(ring, buf);
+	if (!ok) {
+		conn_close(c);
+		return;
+	}
+	if (c->io == IO_NONE) {
+		conn_process(c);
+		return;
+	}
+	/* A send is in flight: the requests wait for it (in order). A
+	 * client that pipelines far ahead of what it reads is paused, as a
+	 * single recv would leave its bytes in the socket. */
+	if (!c->mr_paused && c->in_len - c->in_off >= IN_CAP) {
+		c->mr_paused = true;
+		exec_stop_source_request(&c->rstop);
+	}
+}
+
+static void conn_mr_start(struct conn *c)
+{
+	struct worker *w = c->w;
+	exec_stop_source_init(&c->rstop); /* fresh after a pause */
+	c->mr_paused = false;
+	exec_sender *s = exec_io_recv_multishot(w->loop, c->fd, w->ring, 0, conn_piece, c);
+	int err = exec_sender_build_error(s);
+	if (!err && exec_sender_op_size(s) > OP_CAP)
+		err = -E2BIG;
+	if (!err)
+		err = exec_connect(s, c->mr_op, &c->mrcv);
+	/* The op copied what it needs (io.h): no sender kept per connection. */
+	exec_sender_free(s);
+	if (err) {
+		conn_close(c);
+		return;
+	}
+	c->mr_active = true;
+	exec_start((exec_op *)(void *)c->mr_op);
+}
+
+/* The multishot recv completed: closed, the end of stream, a timeout or
+ * a pause. Queued input is answered first; conn_process then re-arms it
+ * (pause, or activity since the timer fired) or closes (end of stream). */
+static void conn_mr_ended(struct conn *c)
+{
+	c->mr_active = false;
+	if (c->dead) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (c->w->stopping || c->lingering) {
+		conn_close(c);
+		return;
+	}
+	if (c->timed_out) {
+		c->timed_out = false;
+		if (c->io == IO_NONE && !c->eof &&
+		    exec_scheduler_now(c->w->sched) >= c->deadline) {
+			/* Nothing came since: 408 for a request in progress
+			 * (then a lingering close), nothing for an idle one. */
+			if (http_conn_idle(&c->http)) {
+				conn_close(c);
+				return;
+			}
+			http_conn_timeout(&c->http);
+			c->in_off = c->in_len = 0;
+		}
+	} else if (!c->mr_paused && !c->eof) {
+		conn_close(c); /* not ours: cannot happen */
+		return;
+	}
+	if (c->io == IO_NONE)
+		conn_process(c);
+}
+
+static void mr_on_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	(void)v;
+	(void)n;
+	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, mrcv);
+	c->eof = true; /* the peer closed: answer what came, then close */
+	conn_mr_ended(c);
+}
+
+static void mr_on_error(exec_receiver *r, int err)
+{
+	struct conn *c = EXEC_CONTAINER_OF(r, struct conn, mrcv);
+	(void)err; /* -ECONNRESET ...: this connection only */
+	c->mr_active = false;
+	conn_end(c);
+}
+
+static void mr_on_stopped(exec_receiver *r)
+{
+	conn_mr_ended(EXEC_CONTAINER_OF(r, struct conn, mrcv));
+}
+
+static const exec_env *mr_get_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, struct conn, mrcv)->renv;
+}
+
+static const exec_receiver_ops mr_rcv_ops = {
+	.set_value = mr_on_value,
+	.set_error = mr_on_error,
+	.set_stopped = mr_on_stopped,
+	.get_env = mr_get_env,
+};
+
 /* ---- the protocol loop --------------------------------------------------- */
 
 static void conn_process(struct conn *c)
 {
 	for (;;) {
-		size_t n = http_conn_input(&c->http, c->in + c->in_off,
+		size_t n = http_conn_input(&c->http, c->inp + c->in_off,
 					   c->in_len - c->in_off);
 		c->in_off += n;
 		if (c->http.out_len > 0) {
@@ -321,6 +554,18 @@ static void conn_process(struct conn *c)
 		if (http_conn_closing(&c->http)) {
 			/* Lingering close: the client reads our last answer. */
 			shutdown(c->fd, SHUT_WR);
+			if (c->multishot) {
+				/* The recv drains (conn_piece). */
+				if (c->eof) {
+					conn_close(c);
+					return;
+				}
+				c->lingering = true;
+				conn_set_deadline(c, LINGER_MS);
+				if (!c->mr_active)
+					conn_mr_start(c); /* after a timeout */
+				return;
+			}
 			exec_stop_source_init(&c->stop);
 			c->timed_out = false;
 			conn_set_deadline(c, LINGER_MS);
@@ -329,9 +574,22 @@ static void conn_process(struct conn *c)
 		}
 		if (c->in_off < c->in_len)
 			continue; /* output was full; more pipelined input */
+		c->in_off = c->in_len = 0;
+		if (c->inp != c->in) { /* the backlog is gone */
+			free(c->inp);
+			c->inp = c->in;
+			c->in_cap = IN_CAP;
+		}
+		if (c->multishot && c->eof) {
+			conn_close(c);
+			return;
+		}
 		conn_set_deadline(c, http_conn_idle(&c->http) ? c->w->srv->opt.idle_ms
 							       : c->w->srv->opt.request_ms);
-		conn_start(c, c->recv_s, IO_RECV);
+		if (!c->multishot)
+			conn_start(c, c->recv_s, IO_RECV);
+		else if (!c->mr_active)
+			conn_mr_start(c); /* first, or after a pause */
 		return;
 	}
 }
@@ -342,7 +600,6 @@ static void conn_close(struct conn *c)
 	if (c->dead)
 		return;
 	c->dead = true;
-	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -350,6 +607,16 @@ static void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
+	/* --recv multishot: the other op may still be in flight; the fd
+	 * closes once both are back (conn_maybe_free). */
+	if (c->mr_active)
+		exec_stop_source_request(&c->rstop);
+	if (c->io != IO_NONE)
+		exec_stop_source_request(&c->stop);
+	if (c->io == IO_NONE && !c->mr_active) {
+		close(c->fd);
+		c->fd = -1;
+	}
 	if (c->timer_armed)
 		exec_scheduler_cancel(w->sched, &c->timer); /* fires STOPPED */
 	conn_maybe_free(c);
@@ -371,6 +638,9 @@ static void conn_open(void *ctx, int fd)
 	memset(c, 0, offsetof(struct conn, op));
 	c->w = w;
 	c->fd = fd;
+	c->inp = c->in;
+	c->in_cap = IN_CAP;
+	c->multishot = w->ring != NULL;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	exec_stop_source_init(&c->stop);
@@ -378,6 +648,10 @@ static void conn_open(void *ctx, int fd)
 	c->env.stop_token = exec_stop_source_token(&c->stop);
 	c->env.scheduler = w->sched;
 	c->rcv.ops = &conn_rcv_ops;
+	exec_stop_source_init(&c->rstop);
+	c->renv = c->env;
+	c->renv.stop_token = exec_stop_source_token(&c->rstop);
+	c->mrcv.ops = &mr_rcv_ops;
 	c->iov.iov_base = c->http.out;
 	c->msg.msg_iov = &c->iov;
 	c->msg.msg_iovlen = 1;
@@ -474,6 +748,9 @@ static void worker_maybe_done(struct worker *w)
 {
 	if (w->stopping && !w->loop_stopped && w->nconns == 0 && !w->accepting &&
 	    !w->retry_armed) {
+		/* No connection left, so every ring buffer is back. */
+		exec_io_buf_ring_destroy(w->ring);
+		w->ring = NULL;
 		w->loop_stopped = true;
 		exec_io_loop_stop(w->loop);
 	}
@@ -507,6 +784,13 @@ static void worker_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	w->accept_env.stop_token = exec_stop_source_token(&w->accept_stop);
 	w->accept_env.scheduler = w->sched;
 	w->accept_rcv.ops = &accept_rcv_ops;
+	/* --recv multishot (default) where the kernel has both multishot
+	 * recv and buffer rings; else (and on epoll) a recv per request. */
+	const exec_io_features *f = exec_io_loop_features(loop);
+	if (!srv->opt.recv_single && f->multishot_recv && f->buf_ring &&
+	    exec_io_buf_ring_create(loop, (unsigned)srv->opt.ring_bufs,
+				    (size_t)srv->opt.ring_buf_size, 0, &w->ring) < 0)
+		w->ring = NULL;
 	w->accept_s = exec_io_accept_multishot(loop, w->listen_fd, SOCK_CLOEXEC,
 					       conn_open, w);
 	int err = exec_sender_build_error(w->accept_s);
@@ -537,7 +821,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: http_server [--port P] [--threads N] [--idle-timeout MS]\n"
 		   "                   [--request-timeout MS] [--max-conns M]\n"
 		   "                   [--max-seconds S] [--debug] [--watchdog-ms MS]\n"
-		   "                   [--busy-poll-us US] [--self-test]\n");
+		   "                   [--busy-poll-us US] [--recv multishot|single]\n"
+		   "                   [--recv-buffers N] [--recv-buffer-size B]\n"
+		   "                   [--self-test]\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -553,11 +839,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"debug", no_argument, NULL, 'D'},
 		{"watchdog-ms", required_argument, NULL, 'W'},
 		{"busy-poll-us", required_argument, NULL, 'B'},
+		{"recv", required_argument, NULL, 'R'},
+		{"recv-buffers", required_argument, NULL, 'N'},
+		{"recv-buffer-size", required_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.port = 8080, .threads = 0, .idle_ms = -1,
-			      .request_ms = -1, .max_conns = 15000, .max_seconds = 0};
+			      .request_ms = -1, .max_conns = 15000, .max_seconds = 0,
+			      .ring_bufs = 1024, .ring_buf_size = 2048};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -571,6 +861,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'D': o->debug = true; break;
 		case 'W': o->watchdog_ms = atoi(optarg); break;
 		case 'B': o->busy_poll_us = atoi(optarg); break;
+		case 'R':
+			if (strcmp(optarg, "single") == 0) {
+				o->recv_single = true;
+			} else if (strcmp(optarg, "multishot") == 0) {
+				o->recv_single = false;
+			} else {
+				usage(stderr);
+				return -1;
+			}
+			break;
+		case 'N': o->ring_bufs = atoi(optarg); break;
+		case 'S': o->ring_buf_size = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -592,7 +894,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		o->request_ms = 10000;
 	if (o->port < 0 || o->port > 65535 || o->threads > 256 || o->idle_ms <= 0 ||
 	    o->request_ms <= 0 || o->max_conns <= 0 || o->max_seconds < 0 ||
-	    o->watchdog_ms < 0 || o->busy_poll_us < 0 || o->busy_poll_us > 1000000) {
+	    o->watchdog_ms < 0 || o->busy_poll_us < 0 || o->busy_poll_us > 1000000 ||
+	    o->ring_bufs < 1 || o->ring_bufs > 32768 ||
+	    (o->ring_bufs & (o->ring_bufs - 1)) != 0 || o->ring_buf_size < 64 ||
+	    o->ring_buf_size > 1 << 20) {
 		usage(stderr);
 		return -1;
 	}
@@ -661,9 +966,13 @@ int main(int argc, char **argv)
 		status = 1;
 	} else {
 		const exec_io_features *f = exec_io_loop_features(srv.workers[0].loop);
-		printf("listening on 127.0.0.1:%u (%u thread%s, %s, busy poll %s%d us)\n",
+		char recv[64] = "recv single";
+		if (srv.workers[0].ring)
+			snprintf(recv, sizeof recv, "recv multishot %dx%d B",
+				 srv.opt.ring_bufs, srv.opt.ring_buf_size);
+		printf("listening on 127.0.0.1:%u (%u thread%s, %s, %s, busy poll %s%d us)\n",
 		       srv.port, srv.n, srv.n == 1 ? "" : "s",
-		       exec_io_loop_backend_name(srv.workers[0].loop),
+		       exec_io_loop_backend_name(srv.workers[0].loop), recv,
 		       srv.opt.busy_poll_us && !f->taskrun_flag ? "by enter, " : "",
 		       exec_io_loop_backend(srv.workers[0].loop) == EXEC_IO_BACKEND_URING
 			       ? srv.opt.busy_poll_us
