@@ -44,7 +44,11 @@
  * run_http_bench.sh --rounds 3, one run per mode: paired cexec / nginx
  * c100 0.981 (single) vs 1.008 (multishot), c1000 0.986 vs 1.036; server
  * CPU per request 8.62 / 8.74 us (single) vs 8.27 / 8.58 (multishot). A
- * small gain, within this machine's noise at c1000.
+ * second pair (the previous commit's binary, then multishot): paired
+ * c100 1.023 vs 0.984, c1000 0.968 vs 0.980 - requests/s differ within
+ * this machine's noise - but server CPU per request / nginx's was lower
+ * with multishot in both pairs (c100 0.768, 0.844 -> 0.731, 0.676; c1000
+ * 0.897, 0.870 -> 0.698, 0.782). Hence the default; --recv single stays.
  *
  * Timeouts (stop tokens and timers): each connection owns a stop source
  * (the environment its operations see) and a timer task on its loop.
