@@ -353,6 +353,34 @@ static void slow_request_408(int idle_ms)
 	CASE_END(r);
 }
 
+/* A client that pipelines requests and reads nothing: once the server's
+ * sends block, the request timeout (not the longer idle one, armed first
+ * at accept) closes the connection, which the client sees as a reset. */
+static void non_reading_client_times_out(int idle_ms, int request_ms)
+{
+	CASE_BEGIN(r);
+	int small = 4096;
+	setsockopt(r.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	static char burst[64 * 27];
+	for (size_t i = 0; i + 27 <= sizeof burst; i += 27)
+		memcpy(burst + i, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27);
+	/* Until the server stops taking requests (its answers fill our
+	 * buffers, it stops reading): at most 64 MiB. */
+	size_t sent = 0;
+	while (sent < ((size_t)64 << 20)) {
+		ssize_t n = send(r.fd, burst, sizeof burst, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		CHECK(n > 0);
+		sent += (size_t)n;
+	}
+	/* Half-way between the two timeouts: closed by the request one. */
+	struct pollfd p = {r.fd, POLLRDHUP, 0};
+	int rc = poll(&p, 1, (idle_ms + request_ms) / 2);
+	CHECK(rc == 1 && (p.revents & (POLLERR | POLLHUP | POLLRDHUP)));
+	CASE_END(r);
+}
+
 static void reset_mid_request(void)
 {
 	bool ok = true;
@@ -401,7 +429,7 @@ out:
 	failures += !ok;
 }
 
-int http_selftest_run(int port, int idle_timeout_ms)
+int http_selftest_run(int port, int idle_timeout_ms, int request_timeout_ms)
 {
 	port_g = port;
 	failures = 0;
@@ -419,6 +447,7 @@ int http_selftest_run(int port, int idle_timeout_ms)
 	many_connections();
 	idle_keep_alive_times_out(idle_timeout_ms);
 	slow_request_408(idle_timeout_ms);
+	non_reading_client_times_out(idle_timeout_ms, request_timeout_ms);
 	/* The server survived all of the above. */
 	get_root_keep_alive();
 	return failures;

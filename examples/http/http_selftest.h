@@ -7,9 +7,11 @@
 #ifndef CEXEC_EXAMPLES_HTTP_SELFTEST_H
 #define CEXEC_EXAMPLES_HTTP_SELFTEST_H
 
-/* Runs every check against 127.0.0.1:port. idle_timeout_ms is the server's
- * idle/slow-client timeout (the timeout cases wait for it). Prints one line
- * per case; returns the number of failed cases (0: all passed). */
-int http_selftest_run(int port, int idle_timeout_ms);
+/* Runs every check against 127.0.0.1:port. idle_timeout_ms and
+ * request_timeout_ms are the server's (the timeout cases wait for them;
+ * the idle one should be several times the request one, so that a
+ * request timed by the idle deadline shows). Prints one line per case;
+ * returns the number of failed cases (0: all passed). */
+int http_selftest_run(int port, int idle_timeout_ms, int request_timeout_ms);
 
 #endif

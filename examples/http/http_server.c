@@ -147,6 +147,8 @@ struct conn {
 	enum conn_io io;     /* the operation in flight */
 	bool timed_out;      /* the timer requested stop */
 	bool timer_armed;    /* the timer task is with the loop */
+	bool timer_rearm;    /* cancelled to be armed earlier (timer_at) */
+	exec_time timer_at;  /* when the armed timer fires */
 	bool dead;           /* closed; freed once ops and timer are back */
 	bool multishot;      /* receives with a multishot recv (mr_op) */
 	bool mr_active;      /* the multishot recv is in flight */
@@ -236,13 +238,17 @@ static void conn_timer_fired(exec_task *t, int status)
 {
 	struct conn *c = EXEC_CONTAINER_OF(t, struct conn, timer);
 	c->timer_armed = false;
-	if (c->dead || status != 0) {
+	bool rearm = c->timer_rearm;
+	c->timer_rearm = false;
+	if (c->dead || (status != 0 && !rearm)) {
 		conn_maybe_free(c);
 		return;
 	}
-	if (exec_scheduler_now(c->w->sched) < c->deadline) {
-		/* Activity moved the deadline: re-arm lazily, one timer per
-		 * connection and no cancel per request. */
+	if (status != 0 || exec_scheduler_now(c->w->sched) < c->deadline) {
+		/* Activity moved the deadline (later: re-armed lazily here, one
+		 * timer per connection and no cancel per request; earlier:
+		 * conn_set_deadline cancelled the timer to come here). */
+		c->timer_at = c->deadline;
 		c->timer_armed =
 			exec_scheduler_submit_at(c->w->sched, t, c->deadline) == 0;
 		return;
@@ -267,8 +273,14 @@ static void conn_set_deadline(struct conn *c, int ms)
 	c->deadline = exec_scheduler_now(c->w->sched) + (exec_time)ms * EXEC_NS_PER_MS;
 	if (!c->timer_armed) {
 		c->timer.fn = conn_timer_fired;
+		c->timer_at = c->deadline;
 		c->timer_armed =
 			exec_scheduler_submit_at(c->w->sched, &c->timer, c->deadline) == 0;
+	} else if (c->deadline < c->timer_at && !c->timer_rearm) {
+		/* Sooner than the armed timer (a request after an idle wait,
+		 * say: 10 s after 60 s): it comes back stopped and re-arms. */
+		c->timer_rearm = true;
+		exec_scheduler_cancel(c->w->sched, &c->timer);
 	}
 }
 
@@ -886,7 +898,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		if (o->threads == 0)
 			o->threads = 2;
 		if (o->idle_ms < 0)
-			o->idle_ms = 300;
+			o->idle_ms = 1500; /* > request: see http_selftest.h */
 		if (o->request_ms < 0)
 			o->request_ms = 300;
 	}
@@ -983,7 +995,8 @@ int main(int argc, char **argv)
 			       : 0);
 		fflush(stdout);
 		if (srv.opt.self_test) {
-			int failed = http_selftest_run(srv.port, srv.opt.idle_ms);
+			int failed = http_selftest_run(srv.port, srv.opt.idle_ms,
+						       srv.opt.request_ms);
 			printf("self-test: %s (%d failed)\n", failed ? "FAILED" : "passed",
 			       failed);
 			status = failed ? 1 : 0;

@@ -58,6 +58,38 @@ static void cancel_inflight_recv(void **state)
 	exec_io_loop_destroy(loop);
 }
 
+/* send blocked on a full socket (the peer reads nothing), stop: completes
+ * stopped, as a recv does (a server's slow-client timeout relies on it). */
+static void cancel_blocked_send(void **state)
+{
+	(void)state;
+	exec_io_loop *loop = test_loop_new();
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	static char fill[1 << 16];
+	while (write(sv[0], fill, sizeof fill) > 0)
+		; /* until EAGAIN: the socket's buffers are full */
+	static char buf[1 << 16];
+	exec_stop_source src;
+	exec_stop_source_init(&src);
+	exec_test_receiver t;
+	exec_test_receiver_init(&t);
+	exec_sender *sd = exec_io_send(loop, sv[0], buf, sizeof buf, MSG_NOSIGNAL);
+	test_io_start(loop, sd, &t, exec_stop_source_token(&src));
+	test_spin(loop, 3); /* the send is in the kernel, waiting for room */
+	assert_int_equal(exec_test_completions(&t), 0);
+	exec_stop_source_request(&src);
+	test_run_until(loop, &t);
+	exec_test_assert_stopped(&t);
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	exec_sender_free(sd);
+	exec_test_receiver_destroy(&t);
+	close(sv[0]);
+	close(sv[1]);
+	exec_io_loop_destroy(loop);
+}
+
 /* accept in flight, stop: stopped; the address buffers are ours again,
  * the pending connection is left for the next accept. */
 static void cancel_inflight_accept(void **state)
@@ -369,6 +401,7 @@ static void cancel_some_of_many(void **state)
 
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(cancel_inflight_recv),
+	cmocka_unit_test(cancel_blocked_send),
 	cmocka_unit_test(cancel_inflight_accept),
 	cmocka_unit_test(stop_before_start),
 	cmocka_unit_test(stop_after_completion),
