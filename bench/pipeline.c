@@ -5,9 +5,11 @@
  * start of just | then into one reused buffer (no sync_wait); when_all of 2
  * and of 8 justs (sync_wait, and connect + start); let_value(just -> just)
  * when that algorithm is present; and, as the baseline, a loop of indirect
- * function calls through a volatile pointer. Each figure is the best
- * (minimum) of several repetitions, in CPU time of the calling thread, and is also given as a ratio to the
- * best baseline of repetitions interleaved with its own (printed with it),
+ * function calls through a volatile pointer. Each repetition of a figure
+ * runs right after a repetition of the baseline; the figure printed is the
+ * repetition whose ratio to its own baseline is the median, in CPU time of
+ * the calling thread, with that baseline printed next to it (the headline
+ * baseline line is the best of its own repetitions),
  * since absolute times drift on shared machines.
  *
  * just is a constant sender (exec/sender.h): when_all and then hand its
@@ -141,30 +143,46 @@ static double measure(void (*fn)(long))
 	return best;
 }
 
-/* The baseline each figure is divided by: measured in repetitions
- * interleaved with the figure's own, so that a change of clock speed or
- * load during the run affects both alike. */
+/* The baseline each figure is divided by: each repetition of the figure
+ * runs right after one of the baseline, and the figure reported is the
+ * repetition whose ratio to its own baseline is the median. Taking the
+ * best of each separately mixed clock speeds: this VM's CPU switches
+ * between two speeds for a second or so at a time, and a baseline from the
+ * fast phase divided into a figure from the slow one was off by 1.5x. */
 static double baseline_ns;
+
+enum { MAX_REPETITIONS = 101 };
 
 static double measure_against_baseline(void (*fn)(long))
 {
-	double best = 0, base = 0;
+	double b[MAX_REPETITIONS], ns[MAX_REPETITIONS], ratio[MAX_REPETITIONS];
+	int reps = repetitions < MAX_REPETITIONS ? repetitions : MAX_REPETITIONS;
 	fn(iterations / 10 + 1);
-	for (int rep = 0; rep < repetitions; rep++) {
+	for (int rep = 0; rep < reps; rep++) {
 		exec_time t0 = now_ns();
 		run_baseline(iterations);
 		exec_time t1 = now_ns();
 		fn(iterations);
 		exec_time t2 = now_ns();
-		double b = (double)(t1 - t0) / (double)iterations;
-		double ns = (double)(t2 - t1) / (double)iterations;
-		if (rep == 0 || b < base)
-			base = b;
-		if (rep == 0 || ns < best)
-			best = ns;
+		b[rep] = (double)(t1 - t0) / (double)iterations;
+		ns[rep] = (double)(t2 - t1) / (double)iterations;
+		ratio[rep] = ns[rep] / b[rep];
 	}
-	baseline_ns = base;
-	return best;
+	/* The median repetition by ratio (selection by counting: a few). */
+	int median = 0;
+	for (int i = 0; i < reps; i++) {
+		int below = 0, equal = 0;
+		for (int j = 0; j < reps; j++) {
+			below += ratio[j] < ratio[i];
+			equal += ratio[j] == ratio[i];
+		}
+		if (below <= reps / 2 && reps / 2 < below + equal) {
+			median = i;
+			break;
+		}
+	}
+	baseline_ns = b[median];
+	return ns[median];
 }
 
 static void report_time(const char *name, double ns, double target)
