@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "exec/call_guard.h"
+#include "exec/cpu_relax.h"
 #include "exec/error.h"
 
 #define STATUS(t) ((t)->sched_private[0].u)
@@ -718,15 +719,6 @@ static int wait_io(exec_io_loop *loop, int64_t timeout_ns)
 	return reap(loop);
 }
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* options.busy_poll_ns: watches the rings until a completion, a task from
  * another thread, a stop, the next timer (next, -1: none) or the end of
  * the poll. With TASKRUN_FLAG, pending completion work shows in the SQ
@@ -751,7 +743,7 @@ static int busy_poll(exec_io_loop *loop, exec_time next)
 		if (AO_load(&loop->remote) || AO_load(&loop->stop) ||
 		    exec_clock_now() >= until)
 			return 0;
-		cpu_relax();
+		exec_cpu_relax();
 	}
 }
 

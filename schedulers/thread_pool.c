@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "exec/call_guard.h"
+#include "exec/cpu_relax.h"
 #include "exec/error.h"
 #include "exec/receiver.h"
 #include "exec/timer_heap.h"
@@ -469,15 +470,6 @@ static bool park(exec_thread_pool *p, worker *w, exec_task **found)
 	return false;
 }
 
-static void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static void *worker_main(void *arg)
 {
 	worker *w = arg;
@@ -495,7 +487,7 @@ static void *worker_main(void *arg)
 				AO_fetch_and_add1_full(&p->searching);
 			}
 			for (int i = 0; w->searching && i < SPIN_ROUNDS && !t; i++) {
-				cpu_relax();
+				exec_cpu_relax();
 				t = find_work(p, w);
 			}
 		}
