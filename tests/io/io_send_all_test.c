@@ -12,15 +12,47 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A loopback TCP pair whose sending side (srv) has a small send buffer
+ * and whose receiving side (cli) does not block. */
+static void small_sender_pair(int *srv, int *cli)
+{
+	test_tcp_pair(srv, cli);
+	int small = 4096;
+	setsockopt(*srv, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+	fcntl(*cli, F_SETFL, fcntl(*cli, F_GETFL) | O_NONBLOCK);
+}
+
+/* Runs the loop while reading cli into back until len bytes arrived and
+ * t completed; checks t's value (len) and the bytes (msg). Returns the
+ * number of reads that got data. */
+static int receive_all(exec_io_loop *loop, int cli, exec_test_receiver *t,
+		       const unsigned char *msg, unsigned char *back, size_t len)
+{
+	size_t got = 0;
+	int reads = 0;
+	while (got < len || exec_test_completions(t) == 0) {
+		assert_true(exec_io_loop_run_once(loop, false) >= 0);
+		ssize_t r = recv(cli, back + got, len - got, 0);
+		if (r > 0) {
+			got += (size_t)r;
+			reads++;
+		} else {
+			assert_true(r < 0 && errno == EAGAIN);
+		}
+	}
+	exec_test_assert_value(t);
+	assert_int_equal(exec_value_as_i64(&t->values[0]), (int64_t)len);
+	assert_int_equal(got, len);
+	assert_memory_equal(back, msg, len);
+	return reads;
+}
+
 static void large_message_in_pieces(void **state)
 {
 	(void)state;
 	exec_io_loop *loop = test_loop_new();
 	int srv, cli;
-	test_tcp_pair(&srv, &cli);
-	int small = 4096;
-	setsockopt(srv, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-	fcntl(cli, F_SETFL, fcntl(cli, F_GETFL) | O_NONBLOCK);
+	small_sender_pair(&srv, &cli);
 	enum { LEN = 4 << 20 };
 	unsigned char *msg = malloc(LEN), *back = malloc(LEN);
 	assert_non_null(msg);
@@ -31,23 +63,7 @@ static void large_message_in_pieces(void **state)
 	exec_test_receiver t;
 	exec_test_receiver_init(&t);
 	test_io_start(loop, s, &t, exec_stop_token_never());
-	size_t got = 0;
-	int reads = 0;
-	while (got < LEN || exec_test_completions(&t) == 0) {
-		assert_true(exec_io_loop_run_once(loop, false) >= 0);
-		ssize_t r = recv(cli, back + got, LEN - got, 0);
-		if (r > 0) {
-			got += (size_t)r;
-			reads++;
-		} else {
-			assert_true(r < 0 && errno == EAGAIN);
-		}
-	}
-	exec_test_assert_value(&t);
-	assert_int_equal(exec_value_as_i64(&t.values[0]), LEN);
-	assert_int_equal(got, LEN);
-	assert_memory_equal(back, msg, LEN);
-	assert_true(reads > 1); /* it did not fit in one piece */
+	assert_true(receive_all(loop, cli, &t, msg, back, LEN) > 1); /* not in one piece */
 	exec_test_receiver_destroy(&t);
 
 	/* Zero bytes: value 0 at once. */
@@ -95,10 +111,7 @@ static void sender_freed_after_connect(void **state)
 	(void)state;
 	exec_io_loop *loop = test_loop_new();
 	int srv, cli;
-	test_tcp_pair(&srv, &cli);
-	int small = 4096;
-	setsockopt(srv, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-	fcntl(cli, F_SETFL, fcntl(cli, F_GETFL) | O_NONBLOCK);
+	small_sender_pair(&srv, &cli);
 	enum { LEN = 1 << 20 };
 	unsigned char *msg = malloc(LEN), *back = malloc(LEN);
 	assert_non_null(msg);
@@ -113,23 +126,7 @@ static void sender_freed_after_connect(void **state)
 	assert_int_equal(exec_test_connect(s, &t), 0);
 	exec_sender_free(s);
 	exec_test_start(&t);
-	size_t got = 0;
-	int reads = 0;
-	while (got < LEN || exec_test_completions(&t) == 0) {
-		assert_true(exec_io_loop_run_once(loop, false) >= 0);
-		ssize_t r = recv(cli, back + got, LEN - got, 0);
-		if (r > 0) {
-			got += (size_t)r;
-			reads++;
-		} else {
-			assert_true(r < 0 && errno == EAGAIN);
-		}
-	}
-	exec_test_assert_value(&t);
-	assert_int_equal(exec_value_as_i64(&t.values[0]), LEN);
-	assert_int_equal(got, LEN);
-	assert_memory_equal(back, msg, LEN);
-	assert_true(reads > 1);
+	assert_true(receive_all(loop, cli, &t, msg, back, LEN) > 1);
 	exec_test_receiver_destroy(&t);
 	close(srv);
 	close(cli);
