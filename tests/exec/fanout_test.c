@@ -22,6 +22,16 @@
 #define ROUNDS 2000
 #endif
 
+/* A just of 16 values (100..115): with a gate's value, more than start's
+ * stack buffer holds, so the result is gathered from the slots. */
+static exec_sender *just_100_to_115(void)
+{
+	exec_value vs[16];
+	for (int i = 0; i < 16; i++)
+		vs[i] = exec_value_i64(100 + i);
+	return exec_just(vs, 16);
+}
+
 /* ---- gate: completes when fired (value 1) or stopped (its token) ----- */
 
 typedef struct gate_op {
@@ -300,12 +310,8 @@ static exec_sender *build(exec_scheduler *pool, bool big, bool nested)
 	c[n++] = exec_just_i64(3);
 	if (pool)
 		c[n++] = exec_then(exec_schedule(pool), four_fn, NULL);
-	if (big) {
-		exec_value vs[16];
-		for (int i = 0; i < 16; i++)
-			vs[i] = exec_value_i64(100 + i);
-		c[n++] = exec_just(vs, 16);
-	}
+	if (big)
+		c[n++] = just_100_to_115();
 	return exec_when_all(c, n);
 }
 
@@ -366,12 +372,8 @@ static void stop_requested_by_a_child_inside_start(void **state)
 			c[n++] = exec_then(exec_schedule(exec_thread_pool_scheduler(tp)), four_fn, NULL);
 		c[n++] = gate();
 		c[n++] = exec_then(exec_just_void(), request_outer_stop, NULL);
-		if (big) {
-			exec_value vs[16];
-			for (int i = 0; i < 16; i++)
-				vs[i] = exec_value_i64(100 + i);
-			c[n++] = exec_just(vs, 16);
-		}
+		if (big)
+			c[n++] = just_100_to_115();
 		exec_sender *s = exec_when_all(c, n);
 		for (int round = 0; round < ROUNDS; round++) {
 			exec_stop_source_init(&outer_stop);
@@ -465,12 +467,8 @@ static void child_completed_inside_a_later_fanout_start(void **state)
 		size_t n = 0;
 		c[n++] = gate();
 		c[n++] = exec_just_i64(3);
-		if (big) {
-			exec_value vs[16];
-			for (int i = 0; i < 16; i++)
-				vs[i] = exec_value_i64(100 + i);
-			c[n++] = exec_just(vs, 16);
-		}
+		if (big)
+			c[n++] = just_100_to_115();
 		exec_sender *s = exec_when_all(c, n);
 		for (int round = 0; round < 20; round++) {
 			freeing f, g;
