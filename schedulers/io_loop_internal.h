@@ -100,6 +100,8 @@ struct exec_io_loop {
 	size_t inflight;        /* requests + cancels in the kernel */
 	unsigned busy_rounds;
 	int64_t busy_poll_ns;   /* options.busy_poll_ns (io_uring only) */
+	int64_t batch_wait_ns;  /* options.batch_wait_ns (0: off or unsupported) */
+	bool batching;          /* the next sleep waits for a batch */
 	bool worked;            /* the last iteration ran callbacks */
 	bool enabled;           /* io_uring rings enabled (R_DISABLED) */
 	bool wake_armed;        /* the eventfd read is in the ring */

@@ -18,6 +18,9 @@
 #include "exec/cpu_relax.h"
 #include "exec/error.h"
 
+/* liburing 2.3 predates it (kernel 6.12). */
+#define EXEC_IORING_FEAT_MIN_TIMEOUT (1U << 15)
+
 #define STATUS(t) ((t)->sched_private[0].u)
 
 /* The loop running on this thread (innermost), for "am I on the loop". */
@@ -479,6 +482,7 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 		if (io_uring_queue_init_params(entries, &loop->ring, &p) == 0) {
 			used = sets[0] | IORING_SETUP_TASKRUN_FLAG;
 			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+			loop->features.min_timeout = p.features & EXEC_IORING_FEAT_MIN_TIMEOUT;
 			loop->features.sq_entries = p.sq_entries;
 			loop->features.cq_entries = p.cq_entries;
 			rc = 0;
@@ -497,6 +501,7 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 		if (rc == 0) {
 			used = sets[i];
 			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+			loop->features.min_timeout = p.features & EXEC_IORING_FEAT_MIN_TIMEOUT;
 			loop->features.sq_entries = p.sq_entries;
 			loop->features.cq_entries = p.cq_entries;
 			break;
@@ -562,6 +567,12 @@ int exec_io_loop_create(exec_io_loop **out, const exec_io_loop_options *opts)
 		if (rc == 0) {
 			loop->backend = EXEC_IO_BACKEND_URING;
 			loop->busy_poll_ns = opts ? opts->busy_poll_ns : 0;
+			/* Batched waiting needs the kernel's minimum wait and
+			 * DEFER_TASKRUN's counted wake-ups; without them the
+			 * option is off (features.min_timeout says which). */
+			if (opts && opts->batch_wait_ns > 0 && loop->features.min_timeout &&
+			    loop->features.defer_taskrun)
+				loop->batch_wait_ns = opts->batch_wait_ns;
 		} else if (want == EXEC_IO_BACKEND_URING ||
 			 (rc != -EPERM && rc != -ENOSYS && rc != -EACCES))
 			goto fail_fd;
@@ -719,6 +730,42 @@ static int wait_io(exec_io_loop *loop, int64_t timeout_ns)
 	return reap(loop);
 }
 
+/* options.batch_wait_ns: sleeps until BATCH_WAIT_NR completions are ready, or
+ * batch_wait_ns has passed with at least one, or timeout_ns (-1: none)
+ * without any. With DEFER_TASKRUN the kernel wakes the loop only once the
+ * batch is ready (or the minimum wait ends), so the completions that arrive
+ * meanwhile cost their producers no wake-up: on loopback that is the
+ * peer's CPU sending an interrupt per request. The kernel's minimum wait
+ * travels in io_uring_getevents_arg's former pad field (min_wait_usec). */
+enum { BATCH_WAIT_NR = 32 };
+
+static int wait_io_batch(exec_io_loop *loop, int64_t timeout_ns)
+{
+	int rc = submit_pending(loop, false);
+	if (rc < 0)
+		return rc;
+	struct io_uring_getevents_arg arg;
+	memset(&arg, 0, sizeof arg);
+	/* The kernel sleeps out the minimum wait before it looks at the
+	 * timeout: a timer due sooner bounds the minimum wait too. */
+	int64_t min_ns = loop->batch_wait_ns;
+	if (timeout_ns >= 0 && timeout_ns < min_ns)
+		min_ns = timeout_ns;
+	int64_t us = min_ns / 1000;
+	arg.pad = (uint32_t)(us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : us);
+	struct __kernel_timespec ts;
+	if (timeout_ns >= 0) {
+		ts = to_ts(timeout_ns);
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+	}
+	rc = io_uring_enter2(loop->ring.ring_fd, 0, BATCH_WAIT_NR,
+			     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+			     (sigset_t *)(void *)&arg, sizeof arg);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+		return rc;
+	return reap(loop);
+}
+
 /* options.busy_poll_ns: watches the rings until a completion, a task from
  * another thread, a stop, the next timer (next, -1: none) or the end of
  * the poll. With TASKRUN_FLAG, pending completion work shows in the SQ
@@ -805,9 +852,18 @@ static int iteration(exec_io_loop *loop, bool block)
 	} else if (AO_load_acquire(&loop->ntimers)) {
 		timeout = 0; /* a cancelled timer is waiting */
 	}
-	rc = wait_io(loop, timeout);
+	/* Batched waiting (options.batch_wait_ns) once the last wake-up
+	 * brought more than one request and its reply: several peers are
+	 * active. A lone request-reply peer (its reply's completion is in the
+	 * ring when the loop sleeps, its next request ends the wait) never
+	 * waits for a batch. */
+	if (timeout != 0 && loop->batching && loop->inflight)
+		rc = wait_io_batch(loop, timeout);
+	else
+		rc = wait_io(loop, timeout);
 	AO_store_full(&loop->sleeping, 0);
 	loop->worked = rc > 0;
+	loop->batching = loop->batch_wait_ns > 0 && rc > 2;
 	return rc < 0 ? rc : ran + rc;
 }
 

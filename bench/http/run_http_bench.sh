@@ -5,6 +5,7 @@
 #   bench/http/run_http_bench.sh [--json] [--server PATH] [--duration 5s]
 #                                [--rounds 3] [--conns "100 1000"]
 #                                [--busy-poll-us 0] [--recv MODE]
+#                                [--batch-wait-us US]
 #
 # Installs nginx and wrk from Debian when missing. Starts nginx (one worker,
 # access log off, `return 200 "Hello, World!"`, its own config, pid and logs
@@ -13,7 +14,9 @@
 # sleeps, so that wrk's CPU pays fewer cross-CPU wake-ups; the setting is
 # printed and the polling is in cexec's CPU figure; --recv MODE passes
 # http_server's --recv multishot|single, default the server's own; the
-# server's line prints the mode that runs), each pinned to CPU 0,
+# server's line prints the mode that runs; --batch-wait-us US passes
+# http_server's batched waiting, default the server's own, 20 us), each
+# pinned to CPU 0,
 # and loads each from CPU 1 with `wrk -t1 -cN -dD --latency`, alternating
 # nginx / cexec for every connection count, --rounds times. Prints requests/s,
 # p99 latency, server CPU microseconds per request (all the server's
@@ -34,10 +37,11 @@ ROUNDS=3
 CONNS="100 1000"
 BUSY_POLL_US=0
 RECV=      # empty: the server's default; multishot or single
+BATCH_WAIT_US=  # empty: the server's default
 NGINX_PORT=${NGINX_PORT:-18080}
 CEXEC_PORT=${CEXEC_PORT:-18081}
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) JSON=1 ;;
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
     --conns) CONNS=$2; shift ;;
     --busy-poll-us) BUSY_POLL_US=$2; shift ;;
     --recv) RECV=$2; shift ;;
+    --batch-wait-us) BATCH_WAIT_US=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -165,7 +170,7 @@ say "nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$NGINX_PORT (p
 HAVE_CEXEC=0
 if [ -n "$SERVER" ]; then
   $PIN_SERVER "$SERVER" --port "$CEXEC_PORT" --threads 1 --busy-poll-us "$BUSY_POLL_US" \
-    ${RECV:+--recv "$RECV"} \
+    ${RECV:+--recv "$RECV"} ${BATCH_WAIT_US:+--batch-wait-us "$BATCH_WAIT_US"} \
     >"$TMP/cexec.log" 2>&1 &
   PIDS+=($!)
   if wait_port "$CEXEC_PORT" 10; then
@@ -175,7 +180,7 @@ if [ -n "$SERVER" ]; then
       [ -s "$TMP/cexec.log" ] && break
       sleep 0.05
     done
-    say "  --threads 1 --busy-poll-us $BUSY_POLL_US${RECV:+ --recv $RECV} ($(head -1 "$TMP/cexec.log" | sed 's/.*(//; s/)$//'))"
+    say "  --threads 1 --busy-poll-us $BUSY_POLL_US${RECV:+ --recv $RECV}${BATCH_WAIT_US:+ --batch-wait-us $BATCH_WAIT_US} ($(head -1 "$TMP/cexec.log" | sed 's/.*(//; s/)$//'))"
     if [ "$BUSY_POLL_US" != 0 ]; then
       say "  (busy poll: under load the loop polls up to $BUSY_POLL_US us before it sleeps;"
       say "   the polling counts in cexec's cpu us/req)"
