@@ -105,8 +105,8 @@
  * sends; fd, loop, age) to stderr; --watchdog-ms MS reports, once, a loop
  * callback that has not returned for MS milliseconds (a blocked loop).
  *
- * --self-test: serves on an ephemeral port (2 threads unless --threads,
- * 300 ms timeouts unless given) and runs the loopback client of
+ * --self-test: serves on an ephemeral port (2 threads unless --threads;
+ * idle timeout 3 s, request timeout 300 ms unless given) and runs the loopback client of
  * http_selftest.c against it; exit status 0 when every case passed. */
 #include <errno.h>
 #include <getopt.h>
@@ -915,7 +915,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		if (o->threads == 0)
 			o->threads = 2;
 		if (o->idle_ms < 0)
-			o->idle_ms = 1500; /* > request: see http_selftest.h */
+			o->idle_ms = 3000; /* >> request: see http_selftest.h */
 		if (o->request_ms < 0)
 			o->request_ms = 300;
 	}
