@@ -125,6 +125,7 @@
 #include "cexec.h"
 #include "http_conn.h"
 #include "http_selftest.h"
+#include "spares.h"
 
 #define IN_CAP 4096
 #define OP_CAP 512              /* storage for one recv/sendmsg op state */
@@ -211,6 +212,7 @@ struct worker {
 	bool loop_stopped;
 	struct conn *conns;
 	int nconns;
+	struct spares spares; /* closed connections' memory, for the next */
 	unsigned long long served; /* connections accepted */
 	void *accept_op;
 };
@@ -243,7 +245,7 @@ static void conn_maybe_free(struct conn *c)
 		free(c->inp);
 	exec_sender_free(c->recv_s);
 	exec_sender_free(c->send_s);
-	free(c);
+	spares_give(&w->spares, c);
 	worker_maybe_done(w);
 }
 
@@ -659,7 +661,7 @@ static void conn_open(void *ctx, int fd)
 		close(fd);
 		return;
 	}
-	struct conn *c = malloc(sizeof *c); /* per connection, not per request */
+	struct conn *c = spares_take(&w->spares); /* per connection */
 	if (!c) {
 		close(fd);
 		return;
@@ -692,7 +694,7 @@ static void conn_open(void *ctx, int fd)
 	    exec_sender_op_size(c->send_s) > OP_CAP) {
 		exec_sender_free(c->recv_s);
 		exec_sender_free(c->send_s);
-		free(c);
+		spares_give(&w->spares, c);
 		close(fd);
 		return;
 	}
@@ -776,13 +778,18 @@ static void accept_start(struct worker *w)
 static void worker_maybe_done(struct worker *w)
 {
 	if (w->stopping && !w->loop_stopped && w->nconns == 0 && !w->accepting &&
-	    !w->retry_armed) {
+	    !w->retry_armed && !spares_busy(&w->spares)) {
 		/* No connection left, so every ring buffer is back. */
 		exec_io_buf_ring_destroy(w->ring);
 		w->ring = NULL;
 		w->loop_stopped = true;
 		exec_io_loop_stop(w->loop);
 	}
+}
+
+static void worker_spares_closed(struct spares *s)
+{
+	worker_maybe_done(EXEC_CONTAINER_OF(s, struct worker, spares));
 }
 
 /* Runs on the loop: stop accepting, cancel every connection's operation;
@@ -799,6 +806,7 @@ static void worker_shutdown(exec_task *t, int status)
 		next = c->next;
 		exec_stop_source_request(&c->stop);
 	}
+	spares_close(&w->spares);
 	worker_maybe_done(w);
 }
 
@@ -808,6 +816,8 @@ static void worker_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	struct worker *w = &srv->workers[index];
 	w->loop = loop;
 	w->sched = exec_io_loop_scheduler(loop);
+	spares_init(&w->spares, w->sched, sizeof(struct conn), SPARES_PERIOD_NS,
+		    worker_spares_closed);
 	exec_stop_source_init(&w->accept_stop);
 	w->accept_env = exec_env_empty;
 	w->accept_env.stop_token = exec_stop_source_token(&w->accept_stop);

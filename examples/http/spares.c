@@ -1,0 +1,101 @@
+/* examples/http/spares.c - see spares.h. */
+#include "spares.h"
+
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+static void free_some(struct spares *s, size_t count)
+{
+	while (count-- > 0 && s->head) {
+		void *b = s->head;
+		s->head = *(void **)b;
+		s->n--;
+		free(b);
+	}
+}
+
+static void trim_fired(exec_task *t, int status)
+{
+	struct spares *s = EXEC_CONTAINER_OF(t, struct spares, trim);
+	s->armed = false;
+	if (status != 0 || s->closed) {
+		free_some(s, s->n);
+		if (s->closed && s->on_closed)
+			s->on_closed(s);
+		return;
+	}
+	if (!s->taken)
+		free_some(s, (s->n + 1) / 2);
+	s->taken = false;
+	if (s->n > 0) {
+		s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
+						    exec_scheduler_now(s->sched) +
+							    s->period) == 0;
+		return;
+	}
+#if defined(__GLIBC__)
+	/* The blocks sat in a loop thread's arena, freed one by one in no
+	 * particular order: glibc returns such a heap's pages only when its
+	 * top is free, so ask it to look at the whole heap once. */
+	malloc_trim(0);
+#endif
+}
+
+void spares_init(struct spares *s, exec_scheduler *sched, size_t size,
+		 exec_time period_ns, void (*on_closed)(struct spares *s))
+{
+	*s = (struct spares){.sched = sched,
+			     .size = size,
+			     .period = period_ns,
+			     .on_closed = on_closed};
+	s->trim.fn = trim_fired;
+}
+
+void *spares_take(struct spares *s)
+{
+	void *b = s->head;
+	if (!b)
+		return malloc(s->size);
+	s->head = *(void **)b;
+	s->n--;
+	s->taken = true;
+	return b;
+}
+
+void spares_give(struct spares *s, void *block)
+{
+	if (!block)
+		return;
+	if (!SPARES_KEPT || s->closed) {
+		free(block);
+		return;
+	}
+	if (!s->armed) {
+		/* Without the timer nothing would ever shrink the list. */
+		s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
+						    exec_scheduler_now(s->sched) +
+							    s->period) == 0;
+		if (!s->armed) {
+			free(block);
+			return;
+		}
+	}
+	*(void **)block = s->head;
+	s->head = block;
+	s->n++;
+}
+
+void spares_close(struct spares *s)
+{
+	s->closed = true;
+	free_some(s, s->n);
+	if (s->armed)
+		exec_scheduler_cancel(s->sched, &s->trim); /* trim_fired: on_closed */
+}
+
+bool spares_busy(const struct spares *s)
+{
+	return !s->closed || s->armed;
+}
