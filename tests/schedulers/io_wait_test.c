@@ -150,65 +150,87 @@ static void batch_lone_peer(void **state)
 	ping_pong_on(loop_new_with(0, BATCH_NS));
 }
 
+/* A recv of one byte on one end of a socket pair (sv[0]; the test writes
+ * to sv[1]), counting how it completed. */
+typedef struct probe {
+	exec_receiver base;
+	exec_env env;
+	int sv[2];
+	char byte;
+	void *op;
+	int got; /* bytes received */
+	int stopped;
+} probe;
+
+static void probe_value(exec_receiver *r, const exec_value *v, size_t n)
+{
+	assert_int_equal(n, 1);
+	EXEC_CONTAINER_OF(r, probe, base)->got += (int)exec_value_as_i64(&v[0]);
+}
+static void probe_error(exec_receiver *r, int err)
+{
+	(void)r;
+	fail_msg("a recv failed: %d", err);
+}
+static void probe_stopped(exec_receiver *r)
+{
+	EXEC_CONTAINER_OF(r, probe, base)->stopped++;
+}
+static const exec_env *probe_env(exec_receiver *r)
+{
+	return &EXEC_CONTAINER_OF(r, probe, base)->env;
+}
+static const exec_receiver_ops probe_ops = {probe_value, probe_error, probe_stopped,
+					    probe_env};
+
+/* Starts p's recv; stop ends it. */
+static void probe_start(probe *p, exec_io_loop *loop, exec_stop_source *stop)
+{
+	memset(p, 0, sizeof *p);
+	p->base.ops = &probe_ops;
+	p->env = exec_env_empty;
+	p->env.stop_token = exec_stop_source_token(stop);
+	p->env.scheduler = exec_io_loop_scheduler(loop);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->sv), 0);
+	exec_sender *s = exec_io_recv(loop, p->sv[0], &p->byte, 1, 0);
+	assert_int_equal(posix_memalign(&p->op, 64, exec_sender_op_size(s)), 0);
+	assert_int_equal(exec_connect(s, p->op, &p->base), 0);
+	exec_sender_free(s); /* recv senders may go once connected */
+	exec_start(p->op);
+}
+
+/* Checks that p completed once: with the byte 'b' if wrote, else stopped. */
+static void probe_end(probe *p, bool wrote)
+{
+	assert_int_equal(p->got + p->stopped, 1);
+	assert_int_equal(p->got, wrote);
+	if (wrote)
+		assert_int_equal(p->byte, 'b');
+	free(p->op);
+	close(p->sv[0]);
+	close(p->sv[1]);
+}
+
 /* A loop with a recv in flight that never completes, after an iteration
  * that did work: the next wait is a poll. */
 typedef struct pending {
-	exec_receiver base;
-	exec_env env;
 	exec_stop_source stop;
-	int sv[2];
-	char buf[8];
-	exec_sender *s;
-	void *op;
-	int stopped;
+	probe p;
 } pending;
-
-static void pd_value(exec_receiver *r, const exec_value *v, size_t n)
-{
-	(void)r, (void)v, (void)n;
-	fail_msg("the pending recv received");
-}
-static void pd_error(exec_receiver *r, int err)
-{
-	(void)r;
-	fail_msg("the pending recv failed: %d", err);
-}
-static void pd_stopped(exec_receiver *r)
-{
-	EXEC_CONTAINER_OF(r, pending, base)->stopped++;
-}
-static const exec_env *pd_env(exec_receiver *r)
-{
-	return &EXEC_CONTAINER_OF(r, pending, base)->env;
-}
-static const exec_receiver_ops pd_ops = {pd_value, pd_error, pd_stopped, pd_env};
 
 static void pending_start(pending *p, exec_io_loop *loop)
 {
-	memset(p, 0, sizeof *p);
-	p->base.ops = &pd_ops;
 	exec_stop_source_init(&p->stop);
-	p->env = exec_env_empty;
-	p->env.stop_token = exec_stop_source_token(&p->stop);
-	p->env.scheduler = exec_io_loop_scheduler(loop);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p->sv), 0);
-	p->s = exec_io_recv(loop, p->sv[0], p->buf, sizeof p->buf, 0);
-	assert_int_equal(posix_memalign(&p->op, 64, exec_sender_op_size(p->s)), 0);
-	assert_int_equal(exec_connect(p->s, p->op, &p->base), 0);
-	exec_start(p->op);
+	probe_start(&p->p, loop, &p->stop);
 	/* Work done: a send on the other socket of the pair. */
-	assert_int_equal(io_sync(loop, exec_io_send(loop, p->sv[0], "x", 1, 0)), 1);
+	assert_int_equal(io_sync(loop, exec_io_send(loop, p->p.sv[0], "x", 1, 0)), 1);
 }
 
 static void pending_end(pending *p, exec_io_loop *loop)
 {
 	exec_stop_source_request(&p->stop);
 	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
-	assert_int_equal(p->stopped, 1);
-	free(p->op);
-	exec_sender_free(p->s);
-	close(p->sv[0]);
-	close(p->sv[1]);
+	probe_end(&p->p, false);
 }
 
 typedef struct stopper {
@@ -233,18 +255,38 @@ static void *submit_later(void *arg)
 	return NULL;
 }
 
-static void task_from_thread_ends_poll(void **state)
+/* Runs loop until a task that another thread submits 20 ms from now
+ * stops it. */
+static void run_until_task_from_thread(exec_io_loop *loop)
 {
-	(void)state;
-	exec_io_loop *loop = loop_new(POLL_NS);
-	pending p;
-	pending_start(&p, loop);
 	stopper s = {.task.fn = stop_task, .loop = loop};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, submit_later, &s), 0);
 	assert_int_equal(exec_io_loop_run(loop), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(s.ran, 1);
+}
+
+/* Runs loop until a task due in 10 ms stops it. */
+static void run_until_timer(exec_io_loop *loop)
+{
+	stopper s = {.task.fn = stop_task, .loop = loop};
+	exec_scheduler *sched = exec_io_loop_scheduler(loop);
+	assert_int_equal(
+		exec_scheduler_submit_at(sched, &s.task,
+					 exec_scheduler_now(sched) + 10 * EXEC_NS_PER_MS),
+		0);
+	assert_int_equal(exec_io_loop_run(loop), 0);
+	assert_int_equal(s.ran, 1);
+}
+
+static void task_from_thread_ends_poll(void **state)
+{
+	(void)state;
+	exec_io_loop *loop = loop_new(POLL_NS);
+	pending p;
+	pending_start(&p, loop);
+	run_until_task_from_thread(loop);
 	pending_end(&p, loop);
 	exec_io_loop_destroy(loop);
 }
@@ -255,14 +297,7 @@ static void timer_ends_poll(void **state)
 	exec_io_loop *loop = loop_new(POLL_NS);
 	pending p;
 	pending_start(&p, loop);
-	stopper s = {.task.fn = stop_task, .loop = loop};
-	exec_scheduler *sched = exec_io_loop_scheduler(loop);
-	assert_int_equal(
-		exec_scheduler_submit_at(sched, &s.task,
-					 exec_scheduler_now(sched) + 10 * EXEC_NS_PER_MS),
-		0);
-	assert_int_equal(exec_io_loop_run(loop), 0);
-	assert_int_equal(s.ran, 1);
+	run_until_timer(loop);
 	pending_end(&p, loop);
 	exec_io_loop_destroy(loop);
 }
@@ -291,66 +326,34 @@ static void stop_from_thread_ends_poll(void **state)
 /* Many recvs in flight on socket pairs; write_to(i) gives recv i a byte. */
 enum { NPAIRS = 36, PRIME = 4, BATCH = 32 };
 
-typedef struct many_recv {
-	exec_receiver base;
-	exec_env env;
-	exec_stop_source *stop;
-	char byte;
-	int got; /* bytes received: 1 once the write arrived */
-	int stopped;
-} many_recv;
-
 typedef struct many {
 	exec_stop_source stop;
-	int sv[NPAIRS][2];
-	many_recv r[NPAIRS];
-	void *op[NPAIRS];
+	probe p[NPAIRS];
 	int gap_ms; /* between the writer thread's writes */
 } many;
 
-static void mr_value(exec_receiver *r, const exec_value *v, size_t n)
-{
-	assert_int_equal(n, 1);
-	EXEC_CONTAINER_OF(r, many_recv, base)->got += (int)exec_value_as_i64(&v[0]);
-}
-static void mr_error(exec_receiver *r, int err)
-{
-	(void)r;
-	fail_msg("a recv failed: %d", err);
-}
-static void mr_stopped(exec_receiver *r)
-{
-	EXEC_CONTAINER_OF(r, many_recv, base)->stopped++;
-}
-static const exec_env *mr_env(exec_receiver *r)
-{
-	return &EXEC_CONTAINER_OF(r, many_recv, base)->env;
-}
-static const exec_receiver_ops mr_ops = {mr_value, mr_error, mr_stopped, mr_env};
-
-static void many_start(many *m, exec_io_loop *loop)
-{
-	memset(m, 0, sizeof *m);
-	exec_stop_source_init(&m->stop);
-	for (int i = 0; i < NPAIRS; i++) {
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, m->sv[i]), 0);
-		many_recv *r = &m->r[i];
-		r->base.ops = &mr_ops;
-		r->env = exec_env_empty;
-		r->env.stop_token = exec_stop_source_token(&m->stop);
-		r->env.scheduler = exec_io_loop_scheduler(loop);
-		exec_sender *s = exec_io_recv(loop, m->sv[i][0], &r->byte, 1, 0);
-		assert_int_equal(posix_memalign(&m->op[i], 64, exec_sender_op_size(s)),
-				 0);
-		assert_int_equal(exec_connect(s, m->op[i], &r->base), 0);
-		exec_sender_free(s); /* recv senders may go once connected */
-		exec_start(m->op[i]);
-	}
-}
-
 static void write_to(many *m, int i)
 {
-	assert_int_equal(write(m->sv[i][1], "b", 1), 1);
+	assert_int_equal(write(m->p[i].sv[1], "b", 1), 1);
+}
+
+/* NPAIRS recvs in flight on loop, which one wake-up that brought several
+ * completions has made wait for batches from now on. */
+static many *many_batching(exec_io_loop *loop)
+{
+	many *m = calloc(1, sizeof *m);
+	assert_non_null(m);
+	exec_stop_source_init(&m->stop);
+	for (int i = 0; i < NPAIRS; i++)
+		probe_start(&m->p[i], loop, &m->stop);
+	/* Started from outside the loop, the recvs reach it as tasks: one
+	 * iteration runs them and hands them to the kernel. */
+	assert_int_equal(exec_io_loop_run_once(loop, false), NPAIRS);
+	for (int i = 0; i < PRIME; i++)
+		write_to(m, i);
+	/* One wake-up brings the four. */
+	assert_int_equal(exec_io_loop_run_once(loop, true), PRIME);
+	return m;
 }
 
 /* Ends the recvs still in flight and checks that each recv completed
@@ -359,27 +362,9 @@ static void many_end(many *m, exec_io_loop *loop, int written)
 {
 	exec_stop_source_request(&m->stop);
 	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
-	for (int i = 0; i < NPAIRS; i++) {
-		assert_int_equal(m->r[i].got + m->r[i].stopped, 1);
-		assert_int_equal(m->r[i].got, i < written);
-		if (i < written)
-			assert_int_equal(m->r[i].byte, 'b');
-		free(m->op[i]);
-		close(m->sv[i][0]);
-		close(m->sv[i][1]);
-	}
-}
-
-/* Several peers answered by one wake-up: the next sleep waits for a batch. */
-static int prime_batching(many *m, exec_io_loop *loop)
-{
-	/* Started from outside the loop, the recvs reach it as tasks: one
-	 * iteration runs them and hands them to the kernel. */
-	assert_int_equal(exec_io_loop_run_once(loop, false), NPAIRS);
-	for (int i = 0; i < PRIME; i++)
-		write_to(m, i);
-	/* One wake-up brings the four. */
-	return exec_io_loop_run_once(loop, true);
+	for (int i = 0; i < NPAIRS; i++)
+		probe_end(&m->p[i], i < written);
+	free(m);
 }
 
 static void *write_slowly(void *arg)
@@ -406,17 +391,13 @@ static void batch_waits_for_the_batch(void **state)
 			"and IORING_FEAT_MIN_TIMEOUT (6.12+)\n");
 		skip();
 	}
-	many *m = malloc(sizeof *m);
-	assert_non_null(m);
-	many_start(m, loop);
-	assert_int_equal(prime_batching(m, loop), PRIME);
+	many *m = many_batching(loop);
 	m->gap_ms = 1;
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, write_slowly, m), 0);
 	assert_int_equal(exec_io_loop_run_once(loop, true), BATCH);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	many_end(m, loop, PRIME + BATCH);
-	free(m);
 	exec_io_loop_destroy(loop);
 }
 
@@ -425,20 +406,9 @@ static void batch_timer_ends_wait(void **state)
 {
 	(void)state;
 	exec_io_loop *loop = loop_new_with(0, BATCH_NS);
-	many *m = malloc(sizeof *m);
-	assert_non_null(m);
-	many_start(m, loop);
-	assert_int_equal(prime_batching(m, loop), PRIME);
-	stopper s = {.task.fn = stop_task, .loop = loop};
-	exec_scheduler *sched = exec_io_loop_scheduler(loop);
-	assert_int_equal(
-		exec_scheduler_submit_at(sched, &s.task,
-					 exec_scheduler_now(sched) + 10 * EXEC_NS_PER_MS),
-		0);
-	assert_int_equal(exec_io_loop_run(loop), 0);
-	assert_int_equal(s.ran, 1);
+	many *m = many_batching(loop);
+	run_until_timer(loop);
 	many_end(m, loop, PRIME);
-	free(m);
 	exec_io_loop_destroy(loop);
 }
 
@@ -449,18 +419,9 @@ static void batch_task_from_thread(void **state)
 {
 	(void)state;
 	exec_io_loop *loop = loop_new_with(0, 20 * EXEC_NS_PER_MS);
-	many *m = malloc(sizeof *m);
-	assert_non_null(m);
-	many_start(m, loop);
-	assert_int_equal(prime_batching(m, loop), PRIME);
-	stopper s = {.task.fn = stop_task, .loop = loop};
-	pthread_t th;
-	assert_int_equal(pthread_create(&th, NULL, submit_later, &s), 0);
-	assert_int_equal(exec_io_loop_run(loop), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	assert_int_equal(s.ran, 1);
+	many *m = many_batching(loop);
+	run_until_task_from_thread(loop);
 	many_end(m, loop, PRIME);
-	free(m);
 	exec_io_loop_destroy(loop);
 }
 
