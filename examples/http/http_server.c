@@ -816,7 +816,7 @@ static void worker_setup(exec_io_loop *loop, unsigned index, void *ctx)
 	struct worker *w = &srv->workers[index];
 	w->loop = loop;
 	w->sched = exec_io_loop_scheduler(loop);
-	spares_init(&w->spares, w->sched, sizeof(struct conn), SPARES_PERIOD_NS,
+	spares_init(&w->spares, w->sched, sizeof(struct conn), SPARES_PERIOD_NS, SPARES_HOLD,
 		    worker_spares_closed);
 	exec_stop_source_init(&w->accept_stop);
 	w->accept_env = exec_env_empty;

@@ -26,9 +26,10 @@ static void trim_fired(exec_task *t, int status)
 			s->on_closed(s);
 		return;
 	}
-	if (!s->taken)
-		free_some(s, (s->n + 1) / 2);
+	s->idle = s->taken ? 0 : s->idle + 1;
 	s->taken = false;
+	if (s->idle > s->hold)
+		free_some(s, (s->n + 1) / 2);
 	if (s->n > 0) {
 		s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
 						    exec_scheduler_now(s->sched) +
@@ -44,11 +45,12 @@ static void trim_fired(exec_task *t, int status)
 }
 
 void spares_init(struct spares *s, exec_scheduler *sched, size_t size,
-		 exec_time period_ns, void (*on_closed)(struct spares *s))
+		 exec_time period_ns, unsigned hold, void (*on_closed)(struct spares *s))
 {
 	*s = (struct spares){.sched = sched,
 			     .size = size,
 			     .period = period_ns,
+			     .hold = hold,
 			     .on_closed = on_closed};
 	s->trim.fn = trim_fired;
 }

@@ -7,10 +7,11 @@
  * (3,600 faults; on this project's VMs that raised bench/http's p99 at
  * 1,000 connections from ~11 to ~24 ms). nginx keeps a free-connection
  * list for the same reason. Here the blocks of one size go on a list owned
- * by one loop thread; each second in which nobody took one, half of them
- * (rounded up) are freed, and once none is left glibc is asked to return
- * the pages (malloc_trim), so an idle server returns its memory within
- * seconds. Under AddressSanitizer every block is freed at once instead,
+ * by one loop thread. Once nobody has taken one for `hold` periods (the
+ * server: 10 s, jemalloc's default decay time for unused pages), each
+ * further idle period (1 s) frees half of them, rounded up, and once none
+ * is left glibc is asked to return the pages (malloc_trim): an idle server
+ * is back to its idle memory ~20 s after a burst. Under AddressSanitizer every block is freed at once instead,
  * so that a use after close is still caught.
  *
  * Not thread-safe: every call on the loop's thread. */
@@ -35,11 +36,14 @@
 #endif
 
 #define SPARES_PERIOD_NS EXEC_NS_PER_S /* the server's trim period */
+#define SPARES_HOLD 10                  /* and idle periods before trims */
 
 struct spares {
 	exec_scheduler *sched; /* the loop's: runs the trim timer */
 	size_t size;           /* bytes per block */
 	exec_time period;      /* between trims */
+	unsigned hold;         /* idle periods before the first trim */
+	unsigned idle;         /* periods since a block was taken */
 	void *head;            /* free blocks, linked through their first word */
 	size_t n;              /* blocks on the list */
 	bool taken;            /* a block was reused since the last trim */
@@ -50,11 +54,12 @@ struct spares {
 };
 
 /* Prepares an empty list of size-byte blocks (size >= sizeof(void *))
- * that sheds half its blocks each period_ns (SPARES_PERIOD_NS) in which
- * none was taken; sched must be timed (EXEC_SCHED_TIMED). on_closed (may
- * be NULL): see spares_close. */
+ * that, once no block was taken for hold periods of period_ns
+ * (SPARES_HOLD, SPARES_PERIOD_NS), sheds half its blocks each further
+ * idle period; sched must be timed (EXEC_SCHED_TIMED). on_closed (may be
+ * NULL): see spares_close. */
 void spares_init(struct spares *s, exec_scheduler *sched, size_t size,
-		 exec_time period_ns, void (*on_closed)(struct spares *s));
+		 exec_time period_ns, unsigned hold, void (*on_closed)(struct spares *s));
 
 /* A block of s->size bytes (uninitialised): a spare one, or malloc's.
  * NULL when out of memory. */

@@ -1,6 +1,6 @@
 /* tests for examples/http/spares.c: blocks are reused; each period in
- * which none was taken frees half (rounded up); a period with a take frees
- * none; close frees everything and reports back once its timer is back;
+ * which none was taken frees half (rounded up), once `hold` such periods
+ * have passed; a period with a take frees none and starts the hold again; close frees everything and reports back once its timer is back;
  * gives after close free at once. Under AddressSanitizer nothing is kept
  * (SPARES_KEPT 0) and the cases check that instead. The periods run on an
  * io loop's timers, one run_once at a time, so each step is observed;
@@ -57,7 +57,7 @@ static void reuse(void **state)
 {
 	(void)state;
 	struct spares s;
-	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, on_closed);
+	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, 0, on_closed);
 	void *a = spares_take(&s);
 	assert_non_null(a);
 	spares_give(&s, a);
@@ -83,7 +83,7 @@ static void halves_each_idle_period(void **state)
 	if (!SPARES_KEPT)
 		skip(); /* nothing is kept to shed */
 	struct spares s;
-	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, on_closed);
+	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, 0, on_closed);
 	void *blocks[9];
 	for (int i = 0; i < 9; i++)
 		assert_non_null(blocks[i] = spares_take(&s));
@@ -105,7 +105,7 @@ static void a_take_keeps_the_rest(void **state)
 	if (!SPARES_KEPT)
 		skip();
 	struct spares s;
-	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, on_closed);
+	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, 0, on_closed);
 	void *blocks[4];
 	for (int i = 0; i < 4; i++)
 		blocks[i] = spares_take(&s);
@@ -128,12 +128,41 @@ static void a_take_keeps_the_rest(void **state)
 	assert_false(s.armed);
 }
 
+static void holds_before_trimming(void **state)
+{
+	(void)state;
+	if (!SPARES_KEPT)
+		skip();
+	struct spares s;
+	spares_init(&s, exec_io_loop_scheduler(loop), 64, PERIOD_NS, 2, on_closed);
+	void *blocks[4];
+	for (int i = 0; i < 4; i++)
+		blocks[i] = spares_take(&s);
+	give_n(&s, blocks, 4);
+	one_period(&s); /* idle 1 of 2 */
+	one_period(&s); /* idle 2 of 2 */
+	assert_int_equal(s.n, 4);
+	void *b = spares_take(&s);
+	spares_give(&s, b);
+	one_period(&s); /* a take: the hold starts again */
+	one_period(&s);
+	one_period(&s);
+	assert_int_equal(s.n, 4);
+	one_period(&s); /* idle 3 of 2: trimmed */
+	assert_int_equal(s.n, 2);
+	spares_close(&s);
+	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
+	assert_false(spares_busy(&s));
+	assert_int_equal(closed_calls, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(halves_each_idle_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_take_keeps_the_rest, setup, teardown),
+		cmocka_unit_test_setup_teardown(holds_before_trimming, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("spares", tests, NULL, NULL);
 }
