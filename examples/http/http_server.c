@@ -105,9 +105,14 @@
  * sends; fd, loop, age) to stderr; --watchdog-ms MS reports, once, a loop
  * callback that has not returned for MS milliseconds (a blocked loop).
  *
+ * Memory: a closed connection's block goes on its loop's spare list for
+ * the next connection (examples/http/spares.h); after 10 s without reuse
+ * the list halves each second, so an idle server gives the memory back.
+ *
  * --self-test: serves on an ephemeral port (2 threads unless --threads;
- * idle timeout 3 s, request timeout 300 ms unless given) and runs the loopback client of
- * http_selftest.c against it; exit status 0 when every case passed. */
+ * idle timeout 3 s, request timeout 300 ms unless given) and runs the
+ * loopback client of http_selftest.c against it; exit status 0 when every
+ * case passed. */
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
