@@ -761,6 +761,12 @@ static int wait_io_batch(exec_io_loop *loop, int64_t timeout_ns)
 	rc = io_uring_enter2(loop->ring.ring_fd, 0, BATCH_WAIT_NR,
 			     IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
 			     (sigset_t *)(void *)&arg, sizeof arg);
+	if (rc == -EINVAL) {
+		/* A kernel that announced the minimum wait but refuses it:
+		 * wait plainly from now on rather than fail the loop. */
+		loop->batch_wait_ns = 0;
+		return wait_io(loop, timeout_ns);
+	}
 	if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 		return rc;
 	return reap(loop);
