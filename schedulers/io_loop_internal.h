@@ -102,6 +102,7 @@ struct exec_io_loop {
 	int64_t busy_poll_ns;   /* options.busy_poll_ns (io_uring only) */
 	int64_t batch_wait_ns;  /* options.batch_wait_ns (0: off or unsupported) */
 	bool batching;          /* the next sleep waits for a batch */
+	unsigned reaped_ops;    /* operations the last reap completed */
 	bool worked;            /* the last iteration ran callbacks */
 	bool enabled;           /* io_uring rings enabled (R_DISABLED) */
 	bool wake_armed;        /* the eventfd read is in the ring */

@@ -21,6 +21,18 @@
 /* liburing 2.3 predates it (kernel 6.12). */
 #define EXEC_IORING_FEAT_MIN_TIMEOUT (1U << 15)
 
+/* io_uring_getevents_arg as of kernel 6.12, whose former pad field holds
+ * the minimum wait: liburing before 2.8 calls that field pad, 2.8 and
+ * later min_wait_usec, so neither name compiles everywhere. */
+struct exec_getevents_arg {
+	uint64_t sigmask;
+	uint32_t sigmask_sz;
+	uint32_t min_wait_usec;
+	uint64_t ts;
+};
+_Static_assert(sizeof(struct exec_getevents_arg) == sizeof(struct io_uring_getevents_arg),
+	       "io_uring_getevents_arg changed size");
+
 #define STATUS(t) ((t)->sched_private[0].u)
 
 /* The loop running on this thread (innermost), for "am I on the loop". */
@@ -265,6 +277,8 @@ static void arm_wake(exec_io_loop *loop)
 static int reap(exec_io_loop *loop)
 {
 	int ran = 0, flushes = 0;
+	unsigned ops = 0;    /* operations that completed: see reaped_ops */
+	uint64_t last = 0;
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		int err = __io_uring_peek_cqe(&loop->ring, &cqe, NULL);
@@ -288,6 +302,9 @@ static int reap(exec_io_loop *loop)
 				break;
 			if (!(fl & IORING_CQE_F_MORE))
 				loop->inflight--;
+			/* A multishot's pieces come one after another. */
+			ops += ud != last;
+			last = ud;
 			exec_io_wd_enter_(loop, WD_IO, q->kind, q->fd);
 			q->done(q, res, fl);
 			exec_io_wd_leave_(loop);
@@ -310,6 +327,7 @@ static int reap(exec_io_loop *loop)
 			break;
 		}
 	}
+	loop->reaped_ops = ops;
 	return ran;
 }
 
@@ -730,9 +748,10 @@ static int wait_io(exec_io_loop *loop, int64_t timeout_ns)
 	return reap(loop);
 }
 
-/* options.batch_wait_ns: sleeps until BATCH_WAIT_NR completions are ready, or
- * batch_wait_ns has passed with at least one, or timeout_ns (-1: none)
- * without any. With DEFER_TASKRUN the kernel wakes the loop only once the
+/* options.batch_wait_ns: sleeps until BATCH_WAIT_NR completions are ready,
+ * or batch_wait_ns has passed (with timeout_ns >= 0 the kernel then goes on
+ * waiting for one completion until timeout_ns; with -1 it returns, and the
+ * next sleep, having brought nothing, is a plain one). With DEFER_TASKRUN the kernel wakes the loop only once the
  * batch is ready (or the minimum wait ends), so the completions that arrive
  * meanwhile cost their producers no wake-up: on loopback that is the
  * peer's CPU sending an interrupt per request. The kernel's minimum wait
@@ -744,7 +763,7 @@ static int wait_io_batch(exec_io_loop *loop, int64_t timeout_ns)
 	int rc = submit_pending(loop, false);
 	if (rc < 0)
 		return rc;
-	struct io_uring_getevents_arg arg;
+	struct exec_getevents_arg arg;
 	memset(&arg, 0, sizeof arg);
 	/* The kernel sleeps out the minimum wait before it looks at the
 	 * timeout: a timer due sooner bounds the minimum wait too. */
@@ -752,7 +771,7 @@ static int wait_io_batch(exec_io_loop *loop, int64_t timeout_ns)
 	if (timeout_ns >= 0 && timeout_ns < min_ns)
 		min_ns = timeout_ns;
 	int64_t us = min_ns / 1000;
-	arg.pad = (uint32_t)(us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : us);
+	arg.min_wait_usec = (uint32_t)(us < 1 ? 1 : us > UINT32_MAX ? UINT32_MAX : us);
 	struct __kernel_timespec ts;
 	if (timeout_ns >= 0) {
 		ts = to_ts(timeout_ns);
@@ -859,17 +878,17 @@ static int iteration(exec_io_loop *loop, bool block)
 		timeout = 0; /* a cancelled timer is waiting */
 	}
 	/* Batched waiting (options.batch_wait_ns) once the last wake-up
-	 * brought more than one request and its reply: several peers are
-	 * active. A lone request-reply peer (its reply's completion is in the
-	 * ring when the loop sleeps, its next request ends the wait) never
-	 * waits for a batch. */
+	 * completed more operations than one request and its reply: several
+	 * peers are active. A lone request-reply peer (its reply's completion
+	 * is in the ring when the loop sleeps, its next request ends the wait;
+	 * a multishot recv's pieces count once) never waits for a batch. */
 	if (timeout != 0 && loop->batching && loop->inflight)
 		rc = wait_io_batch(loop, timeout);
 	else
 		rc = wait_io(loop, timeout);
 	AO_store_full(&loop->sleeping, 0);
 	loop->worked = rc > 0;
-	loop->batching = loop->batch_wait_ns > 0 && rc > 2;
+	loop->batching = loop->batch_wait_ns > 0 && rc > 0 && loop->reaped_ops > 2;
 	return rc < 0 ? rc : ran + rc;
 }
 

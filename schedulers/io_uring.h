@@ -98,19 +98,22 @@ typedef struct exec_io_loop_options {
 	int64_t busy_poll_ns;
 	/* Batched waiting (0: off; io_uring backend with DEFER_TASKRUN on a
 	 * kernel with IORING_FEAT_MIN_TIMEOUT, 6.12+, see features.min_timeout;
-	 * elsewhere ignored): when the loop's last wake-up brought more than
-	 * two completions (several peers are active) and I/O is in flight, it
-	 * sleeps until 32 completions are ready, or batch_wait_ns has passed
-	 * with at least one, or its next timer is due. Meanwhile the peers'
-	 * I/O wakes nobody: the kernel counts it without waking the loop, so
-	 * the CPU that completes it (on loopback, the client's) is spared the
+	 * elsewhere ignored): when the loop's last wake-up completed more than
+	 * two operations (several peers are active; a multishot's pieces count
+	 * once) and I/O is in flight, it sleeps until 32 completions are ready
+	 * or batch_wait_ns has passed (then, if none came, it goes on waiting
+	 * for one until its next timer; with no timer it wakes once and the
+	 * next sleep is a plain one). Meanwhile the peers' I/O wakes nobody:
+	 * the kernel counts it without waking the loop, so the CPU that
+	 * completes it (on loopback, the client's) is spared the
 	 * inter-processor interrupt (see busy_poll_ns), and the loop answers a
 	 * batch per wake-up. A lone request-reply peer (its request and its
-	 * last reply's send: two completions per wake-up) never waits for a
-	 * batch. Costs: under load a reply may wait
-	 * up to batch_wait_ns, and so may a task scheduled from another thread
-	 * or exec_io_loop_stop, whose wake-up is not counted as a batch. Tens
-	 * of microseconds suit a server (examples/http/http_server uses 20). */
+	 * last reply's send: two operations per wake-up) never waits for a
+	 * batch. Costs: under load a reply may wait up to batch_wait_ns, and
+	 * so may whatever other threads hand the loop - tasks, timers they
+	 * submit or cancel, exec_io_loop_stop - whose wake-up the kernel holds
+	 * like any completion. Tens of microseconds suit a server
+	 * (examples/http/http_server uses 20). */
 	int64_t batch_wait_ns;
 } exec_io_loop_options;
 

@@ -16,6 +16,13 @@ static void free_some(struct spares *s, size_t count)
 	}
 }
 
+/* Arms the trim timer one period from now. */
+static void arm(struct spares *s)
+{
+	s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
+					    exec_scheduler_now(s->sched) + s->period) == 0;
+}
+
 static void trim_fired(exec_task *t, int status)
 {
 	struct spares *s = EXEC_CONTAINER_OF(t, struct spares, trim);
@@ -28,19 +35,25 @@ static void trim_fired(exec_task *t, int status)
 	}
 	s->idle = s->taken ? 0 : s->idle + 1;
 	s->taken = false;
-	if (s->idle > s->hold)
+	bool trimmed = false;
+	if (s->idle > s->hold && s->n > 0) {
 		free_some(s, (s->n + 1) / 2);
+		trimmed = true;
+	}
 	if (s->n > 0) {
-		s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
-						    exec_scheduler_now(s->sched) +
-							    s->period) == 0;
+		arm(s);
 		return;
 	}
 #if defined(__GLIBC__)
 	/* The blocks sat in a loop thread's arena, freed one by one in no
 	 * particular order: glibc returns such a heap's pages only when its
-	 * top is free, so ask it to look at the whole heap once. */
-	malloc_trim(0);
+	 * top is free, so ask it to look at the whole heap once - only when
+	 * trimming emptied the list, not when connections took every block
+	 * (under load the walk would lock the arenas for nothing). */
+	if (trimmed)
+		malloc_trim(0);
+#else
+	(void)trimmed;
 #endif
 }
 
@@ -57,12 +70,12 @@ void spares_init(struct spares *s, exec_scheduler *sched, size_t size,
 
 void *spares_take(struct spares *s)
 {
+	s->taken = true; /* demand, met from the list or not */
 	void *b = s->head;
 	if (!b)
 		return malloc(s->size);
 	s->head = *(void **)b;
 	s->n--;
-	s->taken = true;
 	return b;
 }
 
@@ -75,10 +88,11 @@ void spares_give(struct spares *s, void *block)
 		return;
 	}
 	if (!s->armed) {
-		/* Without the timer nothing would ever shrink the list. */
-		s->armed = exec_scheduler_submit_at(s->sched, &s->trim,
-						    exec_scheduler_now(s->sched) +
-							    s->period) == 0;
+		/* Without the timer nothing would ever shrink the list. A list
+		 * that ran empty starts a fresh hold. */
+		s->idle = 0;
+		s->taken = false;
+		arm(s);
 		if (!s->armed) {
 			free(block);
 			return;

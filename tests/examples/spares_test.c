@@ -150,6 +150,20 @@ static void holds_before_trimming(void **state)
 	assert_int_equal(s.n, 4);
 	one_period(&s); /* idle 3 of 2: trimmed */
 	assert_int_equal(s.n, 2);
+	one_period(&s);
+	one_period(&s); /* 2 -> 1 -> 0: the timer stops */
+	assert_int_equal(s.n, 0);
+	assert_false(s.armed);
+	/* A second burst (blocks from malloc, given back) gets the whole
+	 * hold again, not the idle count of the first. */
+	for (int i = 0; i < 4; i++)
+		blocks[i] = spares_take(&s);
+	give_n(&s, blocks, 4);
+	one_period(&s);
+	one_period(&s);
+	assert_int_equal(s.n, 4);
+	one_period(&s);
+	assert_int_equal(s.n, 2);
 	spares_close(&s);
 	assert_int_equal(exec_io_loop_run_until_empty(loop), 0);
 	assert_false(spares_busy(&s));
