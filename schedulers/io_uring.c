@@ -474,6 +474,15 @@ static bool io_uring_disabled_by_sysctl(void)
 	return v == 2;
 }
 
+/* What the kernel said of the ring it set up. */
+static void note_params(exec_io_loop *loop, const struct io_uring_params *p)
+{
+	loop->features.ext_arg = p->features & IORING_FEAT_EXT_ARG;
+	loop->features.min_timeout = p->features & EXEC_IORING_FEAT_MIN_TIMEOUT;
+	loop->features.sq_entries = p->sq_entries;
+	loop->features.cq_entries = p->cq_entries;
+}
+
 static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 {
 	unsigned entries = o && o->entries ? o->entries : 256;
@@ -499,10 +508,7 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 		p.cq_entries = entries * 4;
 		if (io_uring_queue_init_params(entries, &loop->ring, &p) == 0) {
 			used = sets[0] | IORING_SETUP_TASKRUN_FLAG;
-			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
-			loop->features.min_timeout = p.features & EXEC_IORING_FEAT_MIN_TIMEOUT;
-			loop->features.sq_entries = p.sq_entries;
-			loop->features.cq_entries = p.cq_entries;
+			note_params(loop, &p);
 			rc = 0;
 		}
 	}
@@ -518,10 +524,7 @@ static int uring_init(exec_io_loop *loop, const exec_io_loop_options *o)
 		}
 		if (rc == 0) {
 			used = sets[i];
-			loop->features.ext_arg = p.features & IORING_FEAT_EXT_ARG;
-			loop->features.min_timeout = p.features & EXEC_IORING_FEAT_MIN_TIMEOUT;
-			loop->features.sq_entries = p.sq_entries;
-			loop->features.cq_entries = p.cq_entries;
+			note_params(loop, &p);
 			break;
 		}
 		if (rc != -EINVAL)
